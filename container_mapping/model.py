@@ -24,7 +24,7 @@ class Attribution(str, enum.Enum):
 
     MATCH = "match"  # labels name this run (or this commit of this repository)
     OTHER_RUN = "other-run"  # labels name another run: never attributed to this one
-    UNLABELLED = "unlabelled"  # no pipeline labels: attributed by the time window alone
+    UNKNOWN = "unknown"  # no label to compare (or not in a pipeline): attributed by time alone
 
 
 class Verification(str, enum.Enum):
@@ -109,21 +109,22 @@ class ImageRecord:
     """One image a job built or pushed, with the digest the registry holds for it."""
 
     reference: ImageReference
-    image_id: str
+    image_id: str | None
     pushed: bool
     source: str = "docker"
     pushed_at: datetime | None = None
     created: datetime | None = None
     platform: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
-    attribution: Attribution = Attribution.UNLABELLED
+    attribution: Attribution = Attribution.UNKNOWN
     attribution_evidence: dict[str, str] = field(default_factory=dict)
     verification: Verification = Verification.NOT_CHECKED
     registry_digest: str | None = None
     note: str | None = None
 
     def __post_init__(self) -> None:
-        check_digest(self.image_id)
+        if self.image_id is not None:
+            check_digest(self.image_id)
         if self.registry_digest is not None:
             check_digest(self.registry_digest)
         if self.pushed and self.reference.tag is None and self.reference.digest is None:
@@ -166,14 +167,14 @@ class ImageRecord:
             reference=ImageReference(
                 data["registry"], data["repository"], data.get("tag"), data.get("digest")
             ),
-            image_id=data["imageId"],
+            image_id=data.get("imageId"),
             pushed=bool(data["pushed"]),
             source=data.get("source", "docker"),
             pushed_at=parse_time(data["pushedAt"]) if data.get("pushedAt") else None,
             created=parse_time(data["created"]) if data.get("created") else None,
             platform=data.get("platform"),
             labels=dict(data.get("labels") or {}),
-            attribution=Attribution(attribution.get("status", Attribution.UNLABELLED.value)),
+            attribution=Attribution(attribution.get("status", Attribution.UNKNOWN.value)),
             attribution_evidence=dict(attribution.get("evidence") or {}),
             verification=Verification(verification.get("status", "not-checked")),
             registry_digest=verification.get("registryDigest"),
