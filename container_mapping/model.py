@@ -209,7 +209,7 @@ class MappingReport:
     skipped: tuple[ImageRecord, ...] = ()
     engine_version: str | None = None
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    tool_version: str = ""
+    tool_version: str = field(default_factory=lambda: _version())
 
     @property
     def pushed(self) -> tuple[ImageRecord, ...]:
@@ -220,7 +220,7 @@ class MappingReport:
             "$schema": SCHEMA_ID,
             "schemaVersion": SCHEMA_VERSION,
             "generatedAt": format_time(self.generated_at),
-            "tool": {"name": "container-mapping", "version": self.tool_version or _version()},
+            "tool": {"name": "container-mapping", "version": self.tool_version},
             "window": {"since": format_time(self.window.since), "until": format_time(self.window.until)},
             "engine": {"kind": "docker", "version": self.engine_version},
             "pipeline": self.pipeline.to_dict(),
@@ -243,7 +243,7 @@ class MappingReport:
             skipped=tuple(ImageRecord.from_dict(r) for r in data.get("skipped") or ()),
             engine_version=(data.get("engine") or {}).get("version"),
             generated_at=parse_time(data["generatedAt"]),
-            tool_version=(data.get("tool") or {}).get("version", ""),
+            tool_version=str((data.get("tool") or {}).get("version") or ""),
         )
 
 
