@@ -1,0 +1,363 @@
+"""Build the extension's .vsix with tfx-cli, with the Python code the task needs vendored in.
+
+The agent has no Python task handler, so the task is a Node shim (`task/index.js`) that runs
+the package from `<task folder>/python/` with whatever `python3` the agent has. That
+interpreter has nothing installed, so everything post-job imports must travel in the .vsix:
+the modules reachable from `ENTRY_MODULES` by static import (found by reading their source,
+not by importing them), and nothing else — no tests, no CLI, no service code.
+
+Reproducible: tfx-cli stamps every zip entry with the current time and writes them in the
+order its asynchronous file reads finish, so the archive it writes differs on every run even
+when its contents do not. `normalise_zip` rewrites it with the entries in a fixed order and a
+fixed timestamp; the same inputs then give the same bytes.
+
+Packaging runs from a checkout (it needs `vss-extension.json`, `extension/`, `task/` and the
+pinned tfx-cli under `tools/tfx`), never from an installed wheel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from container_mapping import __version__
+from container_mapping.errors import Error
+
+logger = logging.getLogger(__name__)
+
+PACKAGE = "container_mapping"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = "vss-extension.json"
+TASK_DIR = "task"
+VENDOR_DIR = "python"
+TFX = Path("tools/tfx/node_modules/.bin/tfx")
+
+# What the shim runs (pre-job and post-job). Everything they import is vendored with them.
+ENTRY_MODULES: tuple[str, ...] = ("container_mapping.task",)
+# Modules loaded by name at run time (importlib), which reading imports cannot see.
+EXTRA_MODULES: tuple[str, ...] = ()
+# The files of the task folder the .vsix carries (anything else there, such as shim tests,
+# stays out). The vendored code is added beside them under VENDOR_DIR.
+TASK_FILE_PATTERNS = ("task.json", "*.js", "icon.png")
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+_VERSION = re.compile(r"^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,8})$")
+# Every entry gets this timestamp: the earliest a zip can hold.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+class PackagingError(Error):
+    """The .vsix could not be built: a missing tool or file, or a bad publisher/id/version."""
+
+
+# --- what to vendor -------------------------------------------------------------------------
+
+
+def _module_path(package_dir: Path, module: str) -> Path | None:
+    """The source file of `container_mapping.x.y` under package_dir, or None if there is none."""
+    parts = module.split(".")[1:]
+    base = package_dir.joinpath(*parts)
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    return None
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imported_names(tree: ast.Module, module: str, is_package: bool) -> Iterable[str]:
+    """Absolute names of what a module imports, `if TYPE_CHECKING:` blocks left out.
+
+    `from a import b` yields both `a` and `a.b`: b may be a submodule; a name that is not a
+    module is dropped later because no file has it.
+    """
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    here = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = here.split(".")[: len(here.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+
+
+def runtime_modules(
+    package_dir: Path, entries: Iterable[str] = ENTRY_MODULES + EXTRA_MODULES
+) -> tuple[list[str], set[str]]:
+    """The package's modules reachable from `entries`, and the foreign top-level names seen.
+
+    Parent packages come along (importing `a.b` runs `a/__init__.py`). The foreign names are
+    what the code imports from outside the standard library; post-job must have none.
+    """
+    found: set[str] = set()
+    foreign: set[str] = set()
+    todo = list(entries)
+    for entry in todo:
+        if _module_path(package_dir, entry) is None:
+            raise PackagingError(
+                f"{entry} is not in {package_dir}: fix ENTRY_MODULES/EXTRA_MODULES in "
+                "container_mapping/packaging.py"
+            )
+    while todo:
+        module = todo.pop()
+        path = _module_path(package_dir, module)
+        if path is None or module in found:
+            continue
+        found.add(module)
+        parent = module.rpartition(".")[0]
+        if parent:
+            todo.append(parent)
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for name in _imported_names(tree, module, path.name == "__init__.py"):
+            top = name.partition(".")[0]
+            if top == PACKAGE:
+                todo.append(name)
+            elif top and _is_foreign(top):
+                foreign.add(top)
+    return sorted(found), foreign
+
+
+def _is_foreign(top: str) -> bool:
+    """Outside the package and the standard library (unknowable before Python 3.10: no)."""
+    stdlib = getattr(sys, "stdlib_module_names", None)
+    return top not in (PACKAGE, "__future__") and stdlib is not None and top not in stdlib
+
+
+def vendor(package_dir: Path, target: Path, modules: Iterable[str]) -> list[Path]:
+    """Copy the modules' source files to target/container_mapping/..., nothing compiled."""
+    copied = []
+    for module in modules:
+        source = _module_path(package_dir, module)
+        assert source is not None  # runtime_modules only returns modules that have a file
+        destination = target / PACKAGE / source.relative_to(package_dir)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+        copied.append(destination)
+    return copied
+
+
+# --- the staged tree ------------------------------------------------------------------------
+
+
+def check_identity(publisher: str, extension_id: str, version: str) -> None:
+    """Refuse what the marketplace would refuse, before tfx-cli says it less clearly."""
+    for label, value in (("publisher", publisher), ("extension id", extension_id)):
+        if not _NAME.match(value):
+            raise PackagingError(
+                f"{label} {value!r} is not valid: use letters, digits, '-' and '_' "
+                "(starting with a letter or digit)"
+            )
+    if not _VERSION.match(version):
+        raise PackagingError(
+            f"version {version!r} is not valid: use MAJOR.MINOR.PATCH with MINOR below 1000"
+        )
+
+
+def task_version(version: str, major: int) -> dict[str, int]:
+    """The task's version for an extension version.
+
+    Major stays task.json's own: the decorator templates ask for `@<major>`. Minor and Patch
+    follow the extension, so every published extension version carries a higher task version
+    and agents fetch the new task instead of a cached one: Minor = 1000 * major + minor,
+    Patch = patch (extension 1.2.3 -> task <major>.1002.3), which keeps the order of versions.
+    """
+    ext_major, ext_minor, ext_patch = (int(part) for part in version.split("."))
+    return {"Major": major, "Minor": 1000 * ext_major + ext_minor, "Patch": ext_patch}
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def stage(
+    root: Path, staging: Path, publisher: str, extension_id: str, version: str
+) -> list[str]:
+    """Lay out everything tfx-cli packs under staging; returns the vendored modules."""
+    manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    manifest.update(publisher=publisher, id=extension_id, version=version)
+    _write_json(staging / MANIFEST, manifest)
+
+    for relative in _manifest_files(manifest):
+        if relative == TASK_DIR:
+            continue
+        source = root / relative
+        if not source.is_file():
+            raise PackagingError(f"{MANIFEST} names {relative}, which is not in {root}")
+        (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, staging / relative)
+
+    task_dir = staging / TASK_DIR
+    task_dir.mkdir()
+    for pattern in TASK_FILE_PATTERNS:
+        for source in sorted((root / TASK_DIR).glob(pattern)):
+            shutil.copyfile(source, task_dir / source.name)
+    if not (task_dir / "index.js").is_file():
+        raise PackagingError(f"{root / TASK_DIR / 'index.js'} is missing: the task has no shim")
+    task = json.loads((task_dir / "task.json").read_text(encoding="utf-8"))
+    task["version"] = task_version(version, int(task["version"]["Major"]))
+    _write_json(task_dir / "task.json", task)
+
+    modules, foreign = runtime_modules(root / PACKAGE)
+    if foreign:
+        logger.warning(
+            "post-job imports %s from outside the standard library; these are NOT vendored",
+            ", ".join(sorted(foreign)),
+        )
+    vendor(root / PACKAGE, task_dir / VENDOR_DIR, modules)
+    return modules
+
+
+def _manifest_files(manifest: dict[str, Any]) -> list[str]:
+    """Every file the manifest refers to: `files` entries, the icon and the details page."""
+    paths = [entry["path"] for entry in manifest.get("files", [])]
+    paths += list(manifest.get("icons", {}).values())
+    paths += [item["path"] for item in manifest.get("content", {}).values()]
+    return paths
+
+
+# --- tfx-cli and the archive ----------------------------------------------------------------
+
+
+def find_tfx(root: Path = REPO_ROOT) -> Path:
+    tfx = root / TFX
+    if not os.access(tfx, os.X_OK):
+        raise PackagingError(
+            f"tfx-cli is not installed at {tfx}: run `npm ci --prefix {root / 'tools/tfx'}`"
+        )
+    return tfx
+
+
+def run_tfx(tfx: Path, staging: Path, output: Path) -> None:
+    command = [
+        str(tfx), "extension", "create", "--manifest-globs", MANIFEST,
+        "--root", str(staging), "--output-path", str(output), "--no-prompt", "--no-color",
+    ]  # fmt: skip
+    environment = {**os.environ, "HOME": str(staging.parent)}  # tfx keeps a cache in ~/.tfx
+    result = subprocess.run(  # noqa: S603 - a fixed program with arguments we built
+        command, cwd=staging, env=environment, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0 or not output.is_file():
+        detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        raise PackagingError("tfx extension create failed: " + " | ".join(detail))
+
+
+def _entry_order(name: str) -> tuple[int, str]:
+    # [Content_Types].xml first, as Open Packaging Conventions readers expect; then by name.
+    return (0 if name == "[Content_Types].xml" else 1, name)
+
+
+def normalise_zip(path: Path) -> None:
+    """Rewrite the archive with fixed entry order, timestamps and permissions."""
+    with zipfile.ZipFile(path) as original:
+        entries = [(info.filename, original.read(info)) for info in original.infolist()]
+    entries.sort(key=lambda entry: _entry_order(entry[0]))
+    temporary = path.with_suffix(".tmp")
+    with zipfile.ZipFile(temporary, "w") as archive:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+            info.create_system = 3  # Unix, so the permission bits below are read
+            if name.endswith("/"):
+                info.external_attr = (0o40755 << 16) | 0x10
+                info.compress_type = zipfile.ZIP_STORED
+            else:
+                info.external_attr = 0o100644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data, compresslevel=9)
+    temporary.replace(path)
+
+
+# --- the entry point ------------------------------------------------------------------------
+
+
+def default_identity(root: Path = REPO_ROOT) -> tuple[str, str]:
+    manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    return manifest["publisher"], manifest["id"]
+
+
+def build_vsix(
+    output_dir: Path | str,
+    publisher: str | None = None,
+    extension_id: str | None = None,
+    version: str | None = None,
+    *,
+    root: Path = REPO_ROOT,
+) -> Path:
+    """Build `output_dir/<publisher>.<id>-<version>.vsix` and return its path.
+
+    Publisher and id default to vss-extension.json's, the version to the package's; none of
+    them is written back to a file of the checkout.
+    """
+    default_publisher, default_id = default_identity(root)
+    publisher = publisher or default_publisher
+    extension_id = extension_id or default_id
+    version = version or __version__
+    check_identity(publisher, extension_id, version)
+    tfx = find_tfx(root)
+    output_dir = Path(output_dir).resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    output = output_dir / f"{publisher}.{extension_id}-{version}.vsix"
+    with tempfile.TemporaryDirectory(prefix="cm-vsix-") as temporary:
+        staging = Path(temporary) / "root"
+        staging.mkdir()
+        modules = stage(root, staging, publisher, extension_id, version)
+        logger.info("vendored %d modules: %s", len(modules), ", ".join(modules))
+        unfinished = Path(temporary) / output.name
+        run_tfx(tfx, staging, unfinished)
+        normalise_zip(unfinished)
+        shutil.move(str(unfinished), output)
+    return output
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `package` subcommand's flags; each has an environment-variable default."""
+    env = os.environ.get
+    parser.add_argument(
+        "--output", default=env("CONTAINER_MAPPING_OUTPUT", "dist"),
+        help="directory to write the .vsix to (env CONTAINER_MAPPING_OUTPUT; default: dist)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--publisher", default=env("CONTAINER_MAPPING_PUBLISHER"),
+        help="marketplace publisher (env CONTAINER_MAPPING_PUBLISHER; default: vss-extension.json's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--extension-id", default=env("CONTAINER_MAPPING_EXTENSION_ID"),
+        help="extension id (env CONTAINER_MAPPING_EXTENSION_ID; default: vss-extension.json's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--version", dest="extension_version", default=env("CONTAINER_MAPPING_EXTENSION_VERSION"),
+        help=f"extension version MAJOR.MINOR.PATCH (env CONTAINER_MAPPING_EXTENSION_VERSION; "
+        f"default: the package's, {__version__})",
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the .vsix; print its path and size to stdout. Raises PackagingError (an Error)."""
+    path = build_vsix(args.output, args.publisher, args.extension_id, args.extension_version)
+    print(f"{path} ({path.stat().st_size} bytes)")
+    return 0
