@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh Debian machine (root): the real parts the demo and the tests use,
+# and the Python package with its test extras. Safe to run again: it skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v curl >/dev/null || need+=(curl)
+command -v podman >/dev/null || need+=(podman)
+command -v buildah >/dev/null || need+=(buildah)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]} (apt)" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! python3 -c "import container_mapping, pytest, hypothesis, jsonschema, docker" 2>/dev/null \
+   || [ "$(python3 -c 'import container_mapping,os;print(os.path.dirname(container_mapping.__file__))' 2>/dev/null)" != "$PWD/container_mapping" ]; then
+  echo "setup: installing the package and its test extras (pip)" >&2
+  python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+fi
+
+if [ -f tools/tfx/package-lock.json ] && [ ! -x tools/tfx/node_modules/.bin/tfx ]; then
+  echo "setup: installing tfx-cli from its lockfile (npm ci)" >&2
+  npm ci --prefix tools/tfx --no-audit --no-fund --loglevel=error >/dev/null
+fi
