@@ -154,7 +154,8 @@ def vendor(package_dir: Path, target: Path, modules: Iterable[str]) -> list[Path
     copied = []
     for module in modules:
         source = _module_path(package_dir, module)
-        assert source is not None  # runtime_modules only returns modules that have a file
+        if source is None:
+            raise PackagingError(f"{module} has no source file under {package_dir}")
         destination = target / PACKAGE / source.relative_to(package_dir)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, destination)
@@ -195,9 +196,7 @@ def _write_json(path: Path, document: dict[str, Any]) -> None:
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def stage(
-    root: Path, staging: Path, publisher: str, extension_id: str, version: str
-) -> list[str]:
+def stage(root: Path, staging: Path, publisher: str, extension_id: str, version: str) -> list[str]:
     """Lay out everything tfx-cli packs under staging; returns the vendored modules."""
     manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     manifest.update(publisher=publisher, id=extension_id, version=version)
@@ -343,7 +342,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--publisher", default=env("CONTAINER_MAPPING_PUBLISHER"),
-        help="marketplace publisher (env CONTAINER_MAPPING_PUBLISHER; default: vss-extension.json's)",
+        help="publisher (env CONTAINER_MAPPING_PUBLISHER; default: vss-extension.json's)",
     )  # fmt: skip
     parser.add_argument(
         "--extension-id", default=env("CONTAINER_MAPPING_EXTENSION_ID"),
