@@ -26,7 +26,11 @@ def attribute(
     labels: Mapping[str, str], context: PipelineContext
 ) -> tuple[Attribution, dict[str, str]]:
     """Return the verdict and the labels it rests on."""
-    evidence = {k: v for k, v in labels.items() if k.startswith(AZURE_PREFIX) or k.startswith("org.opencontainers.image.")}
+    evidence = {
+        k: v
+        for k, v in labels.items()
+        if k.startswith(AZURE_PREFIX) or k.startswith("org.opencontainers.image.")
+    }
     if not context.in_pipeline:
         return Attribution.UNKNOWN, evidence
     verdict = _by_run(labels, context)

@@ -58,19 +58,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--since",
         default=_env("SINCE"),
         required=_env("SINCE") is None,
-        help="window start: RFC 3339 time or a duration back from now, e.g. 10m [$CONTAINER_MAPPING_SINCE]",
+        help="window start: RFC 3339, or a duration back like 10m [$CONTAINER_MAPPING_SINCE]",
     )
     collect.add_argument(
-        "--until", default=_env("UNTIL"), help="window end, same forms; default now [$CONTAINER_MAPPING_UNTIL]"
+        "--until",
+        default=_env("UNTIL"),
+        help="window end, same forms; default now [$CONTAINER_MAPPING_UNTIL]",
     )
     collect.add_argument(
         "--verify",
         action="store_true",
         default=_env_flag("VERIFY"),
-        help="ask each registry for the manifest digest and mark records verified or mismatched [$CONTAINER_MAPPING_VERIFY]",
+        help="ask each registry for the manifest digest; mark records verified or mismatched "
+        "[$CONTAINER_MAPPING_VERIFY]",
     )
     collect.add_argument(
-        "--json", action="store_true", default=_env_flag("JSON"), help="print the versioned JSON report [$CONTAINER_MAPPING_JSON]"
+        "--json",
+        action="store_true",
+        default=_env_flag("JSON"),
+        help="print the versioned JSON report [$CONTAINER_MAPPING_JSON]",
     )
     collect.add_argument(
         "--timeout",

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
 import socket
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from container_mapping.errors import ConfigError, EngineError, EngineUnavailable
+from container_mapping.http import default_user_agent, read_body
 
 DEFAULT_UNIX_SOCKET = "unix:///var/run/docker.sock"
 DEFAULT_WINDOWS_PIPE = "npipe:////./pipe/docker_engine"
@@ -165,22 +165,22 @@ class Engine:
         try:
             return json.loads(body)
         except ValueError as err:
-            raise EngineError(f"the engine answered {path} with something that is not JSON") from err
+            raise EngineError(
+                f"the engine answered {path} with something that is not JSON"
+            ) from err
 
     def _request(self, path: str, query: Mapping[str, str] | None = None) -> bytes:
         url = path + ("?" + urllib.parse.urlencode(query) if query else "")
         timeout = self._time_left()
         conn = self._connection(timeout)
         try:
-            conn.request("GET", url, headers={"Host": "docker", "User-Agent": _user_agent()})
+            conn.request("GET", url, headers={"Host": "docker", "User-Agent": default_user_agent()})
             response = conn.getresponse()
-            body = _read_until(response, self._deadline)
+            body = read_body(response, self._deadline)
         except (FileNotFoundError, ConnectionRefusedError) as err:
             raise EngineUnavailable(self._unavailable(str(err.strerror or err))) from err
         except (socket.timeout, TimeoutError) as err:
-            raise EngineUnavailable(
-                self._unavailable(f"no answer within {timeout:.1f}s")
-            ) from err
+            raise EngineUnavailable(self._unavailable(f"no answer within {timeout:.1f}s")) from err
         except (OSError, http.client.HTTPException) as err:
             raise EngineUnavailable(self._unavailable(str(err) or type(err).__name__)) from err
         finally:
@@ -237,18 +237,6 @@ class Engine:
         )
 
 
-def _read_until(response: http.client.HTTPResponse, deadline: float | None) -> bytes:
-    """Read a whole body, giving up at the deadline even if bytes keep trickling in."""
-    chunks = []
-    while True:
-        if deadline is not None and time.monotonic() > deadline:
-            raise TimeoutError("deadline passed while reading the engine's answer")
-        chunk = response.read1(65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
 def _json_stream(body: bytes) -> Iterator[dict[str, Any]]:
     """Objects of a concatenated-JSON stream; a malformed object ends it with an error."""
     decoder = json.JSONDecoder()
@@ -271,21 +259,7 @@ def _message(body: bytes) -> str:
     try:
         data = json.loads(body)
         if isinstance(data, dict) and isinstance(data.get("message"), str):
-            return data["message"]
+            return str(data["message"])
     except ValueError:
         pass
     return body[:200].decode("utf-8", errors="replace").strip() or "(empty body)"
-
-
-def _user_agent() -> str:
-    from container_mapping import __version__
-
-    return f"container-mapping/{__version__}"
-
-
-def default_timeout() -> float:
-    """Per-call timeout, overridable for slow shared engines."""
-    try:
-        return float(os.environ.get("CONTAINER_MAPPING_ENGINE_TIMEOUT", "10"))
-    except ValueError:
-        return 10.0

@@ -62,7 +62,7 @@ class RetryPolicy:
     statuses: frozenset[int] = field(default=RETRY_STATUSES)
 
     def delay(self, attempt: int, response: Response | None) -> float:
-        wait = min(self.max_sleep, self.backoff * (2**attempt))
+        wait: float = min(self.max_sleep, self.backoff * 2.0**attempt)
         if response is not None:
             after = retry_after(response.headers.get("retry-after"))
             if after is not None:
@@ -84,7 +84,7 @@ def retry_after(value: str | None) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return when.timestamp() - time.time()
+    return float(when.timestamp() - time.time())
 
 
 def redact(url: str) -> str:
@@ -109,7 +109,7 @@ class HttpClient:
     ) -> None:
         self.timeout = timeout
         self.retry = retry
-        self.user_agent = user_agent or _default_user_agent()
+        self.user_agent = user_agent or default_user_agent()
         self._environ = os.environ if environ is None else environ
 
     def request(
@@ -147,8 +147,7 @@ class HttpClient:
             time.sleep(wait)
         if response is not None:
             return response
-        assert last_error is not None
-        raise last_error
+        raise last_error or TransportError(f"{redact(url)}: no attempt was made")
 
     def _send_once(
         self,
@@ -173,7 +172,7 @@ class HttpClient:
         try:
             conn.request(method, target, body=body, headers=dict(headers))
             raw = conn.getresponse()
-            data = _read_body(raw, deadline)
+            data = read_body(raw, deadline)
         except (socket.timeout, TimeoutError) as err:
             raise TransportError(f"{redact(url)}: no answer within {timeout:.1f}s") from err
         except (OSError, http.client.HTTPException) as err:
@@ -210,15 +209,18 @@ class HttpClient:
         host = (parts.hostname or "").lower()
         no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
         for entry in (e.strip().lower() for e in no_proxy.split(",")):
-            if entry == "*" or (entry and (host == entry.lstrip(".") or host.endswith("." + entry.lstrip(".")))):
+            if entry == "*" or (
+                entry and (host == entry.lstrip(".") or host.endswith("." + entry.lstrip(".")))
+            ):
                 return None
         if host in ("localhost", "127.0.0.1", "::1"):
             return None
         return proxy
 
 
-def _read_body(response: http.client.HTTPResponse, deadline: float | None) -> bytes:
-    chunks = []
+def read_body(response: http.client.HTTPResponse, deadline: float | None) -> bytes:
+    """Read a whole body, giving up at the deadline even if bytes keep trickling in."""
+    chunks: list[bytes] = []
     while True:
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError("deadline passed while reading the answer")
@@ -228,7 +230,7 @@ def _read_body(response: http.client.HTTPResponse, deadline: float | None) -> by
         chunks.append(chunk)
 
 
-def _default_user_agent() -> str:
+def default_user_agent() -> str:
     from container_mapping import __version__
 
     return f"container-mapping/{__version__}"

@@ -153,7 +153,10 @@ class ImageRecord:
                 "status": self.attribution.value,
                 "evidence": dict(self.attribution_evidence),
             },
-            "verification": {"status": self.verification.value, "registryDigest": self.registry_digest},
+            "verification": {
+                "status": self.verification.value,
+                "registryDigest": self.registry_digest,
+            },
         }
         if self.note:
             data["note"] = self.note
@@ -221,7 +224,10 @@ class MappingReport:
             "schemaVersion": SCHEMA_VERSION,
             "generatedAt": format_time(self.generated_at),
             "tool": {"name": "container-mapping", "version": self.tool_version},
-            "window": {"since": format_time(self.window.since), "until": format_time(self.window.until)},
+            "window": {
+                "since": format_time(self.window.since),
+                "until": format_time(self.window.until),
+            },
             "engine": {"kind": "docker", "version": self.engine_version},
             "pipeline": self.pipeline.to_dict(),
             "images": [r.to_dict() for r in self.images],

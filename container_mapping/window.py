@@ -23,7 +23,9 @@ def parse_duration(text: str) -> timedelta:
 def parse_moment(text: str, now: datetime) -> datetime:
     """An RFC 3339 time, or a duration meaning that long before `now`."""
     value = text.strip()
-    if value[:1].isdigit() and ("T" in value or "t" in value or " " in value or value.count("-") >= 2):
+    if value[:1].isdigit() and (
+        "T" in value or "t" in value or " " in value or value.count("-") >= 2
+    ):
         return parse_time(value)
     try:
         return now - parse_duration(value)

@@ -65,7 +65,9 @@ class DockerCollector:
             for raw in self.engine.events(since, until, EVENT_FILTERS):
                 event = _parse_event(raw)
                 if event is None:
-                    warnings.append(f"skipped an engine event that is not a valid image event: {_brief(raw)}")
+                    warnings.append(
+                        f"skipped an engine event that is not a valid image event: {_brief(raw)}"
+                    )
                 elif since <= event.at <= until:
                     parsed.append(event)
         except EngineError as err:
@@ -91,8 +93,8 @@ class _ImageCache:
 
 def _parse_event(raw: Mapping[str, Any]) -> _Event | None:
     action = raw.get("Action") or raw.get("status")
-    actor = raw.get("Actor") if isinstance(raw.get("Actor"), dict) else {}
-    attributes = actor.get("Attributes") if isinstance(actor.get("Attributes"), dict) else {}
+    actor = _mapping(raw.get("Actor"))
+    attributes = _mapping(actor.get("Attributes"))
     at = _event_time(raw)
     try:
         if action == "push":
@@ -160,7 +162,9 @@ def _push_pairs(events: Iterable[_Event]) -> Iterable[tuple[_Event, str | None]]
 
 
 def _retagged_later(events: list[_Event], push: _Event) -> bool:
-    return any(e.action == "tag" and e.reference == push.reference and e.at > push.at for e in events)
+    return any(
+        e.action == "tag" and e.reference == push.reference and e.at > push.at for e in events
+    )
 
 
 def _record(event: _Event, lookup: str, images: _ImageCache, *, pushed: bool) -> ImageRecord:
@@ -169,13 +173,12 @@ def _record(event: _Event, lookup: str, images: _ImageCache, *, pushed: bool) ->
     if attrs is None:
         note = "the image was removed from the engine before collection"
         image_id = lookup if lookup.startswith("sha256:") else None
-        return ImageRecord(ref, image_id, pushed, pushed_at=_utc(event.at) if pushed else None, note=note)
+        return ImageRecord(
+            ref, image_id, pushed, pushed_at=_utc(event.at) if pushed else None, note=note
+        )
     digests = _repo_digests(attrs, ref) if pushed else []
-    note = None
-    if len(digests) > 1:
-        note = f"the engine holds {len(digests)} digests for {ref.name}; the registry decides"
-    config = attrs.get("Config") if isinstance(attrs.get("Config"), dict) else {}
-    labels = config.get("Labels") if isinstance(config.get("Labels"), dict) else {}
+    several = f"the engine holds {len(digests)} digests for {ref.name}; the registry decides"
+    labels = _mapping(_mapping(attrs.get("Config")).get("Labels"))
     return ImageRecord(
         reference=ref.with_digest(digests[0] if len(digests) == 1 else None),
         image_id=str(attrs.get("Id")),
@@ -183,9 +186,14 @@ def _record(event: _Event, lookup: str, images: _ImageCache, *, pushed: bool) ->
         pushed_at=_utc(event.at) if pushed else None,
         created=_created(attrs),
         platform=_platform(attrs),
-        labels={str(k): str(v) for k, v in (labels or {}).items()},
-        note=note,
+        labels={str(k): str(v) for k, v in labels.items()},
+        note=several if len(digests) > 1 else None,
     )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """The engine's JSON as a mapping, whatever it sent (null and odd types become empty)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _repo_digests(attrs: Mapping[str, Any], ref: ImageReference) -> list[str]:
