@@ -25,7 +25,10 @@ from container_mapping.errors import EngineError, Error
 from container_mapping.model import CollectionWindow, ImageRecord, parse_time
 from container_mapping.reference import ImageReference
 
-EVENT_FILTERS = {"type": ["image"], "event": ["push", "tag"]}
+_ACTIONS = frozenset({"push", "tag"})
+#: How many events moby keeps for `since` queries (measured: 256, of every type together).
+ENGINE_EVENT_BUFFER = 256
+_BUFFER_START = 1.0  # "since the beginning": 0 would mean no `since` and a live stream
 
 
 @dataclass(frozen=True)
@@ -59,21 +62,34 @@ class DockerCollector:
         return Collection(tuple(records), version, tuple(warnings))
 
     def _events(self, window: CollectionWindow, warnings: list[str]) -> list[_Event]:
+        """Image push and tag events in the window, oldest first.
+
+        The engine keeps only its most recent events (256 in moby, of every type), so the
+        whole buffer is read, unfiltered, and filtered here: that tells whether the buffer
+        still reaches back to the window's start, at no extra call.
+        """
         since, until = window.since.timestamp(), window.until.timestamp()
         parsed: list[_Event] = []
+        buffered, oldest = 0, until
         try:
-            for raw in self.engine.events(since, until, EVENT_FILTERS):
+            for raw in self.engine.events(_BUFFER_START, until, {}):
+                buffered, oldest = buffered + 1, min(oldest, _event_time(raw) or oldest)
+                if raw.get("Type") != "image" or raw.get("Action") not in _ACTIONS:
+                    continue
                 event = _parse_event(raw)
                 if event is None:
-                    warnings.append(
-                        f"skipped an engine event that is not a valid image event: {_brief(raw)}"
-                    )
+                    warnings.append(f"skipped an image event that is not valid: {_brief(raw)}")
                 elif since <= event.at <= until:
                     parsed.append(event)
         except EngineError as err:
             if err.status_code is not None:
                 raise
             warnings.append(f"{err}; kept the {len(parsed)} events read before it")
+        if buffered >= ENGINE_EVENT_BUFFER and oldest > since:
+            warnings.append(
+                f"the engine keeps only its last {ENGINE_EVENT_BUFFER} events and they start "
+                f"{oldest - since:.0f}s after this job did: pushes before then may be missing"
+            )
         parsed.sort(key=lambda e: e.at)
         return parsed
 
