@@ -1,0 +1,139 @@
+"""The job's OIDC token, asked of Azure DevOps with the job's own access token.
+
+Route (the one Microsoft's Defender task uses):
+`POST {collection}{projectId}/_apis/distributedtask/hubs/{hostType}/plans/{planId}/jobs/{jobId}/oidctoken?api-version=7.1-preview.1`
+with `Authorization: Bearer <access token>` and an all-zero `authorizationId`.
+
+Every way this fails gets its own message naming the cause and the fix: users of Microsoft's
+task saw a 302 to a sign-in page (an access token the organization did not accept) and builds
+failing on a token request. Nothing here puts a token, a header or a response body in a message.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from container_mapping.errors import ApiError
+
+if TYPE_CHECKING:  # the HTTP client is imported only when a token is asked for
+    from container_mapping.http import HttpClient, RetryPolicy
+    from container_mapping.model import PipelineContext
+
+API_VERSION = "7.1-preview.1"
+ACCESS_TOKEN_VARIABLES = (
+    "ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN",
+    "SYSTEM_ACCESSTOKEN",
+)
+_FIX_SCOPE = (
+    "check that the organization lets pipelines use their job access token (Project "
+    "settings > Pipelines > Settings: job authorization scope) and that the agent can reach "
+    "Azure DevOps"
+)
+
+
+class TokenError(ApiError):
+    """The job's OIDC token could not be had; the message says why and what to do."""
+
+
+def access_token(environ: Mapping[str, str]) -> str | None:
+    """The job's access token, which the agent gives every task without YAML mapping."""
+    for name in ACCESS_TOKEN_VARIABLES:
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def token_url(context: PipelineContext) -> str:
+    """The token route for this job; `TokenError` when a variable it needs is missing."""
+    needed = {
+        "SYSTEM_COLLECTIONURI": context.organization_url,
+        "SYSTEM_TEAMPROJECTID": context.project_id,
+        "SYSTEM_HOSTTYPE": context.host_type,
+        "SYSTEM_PLANID": context.plan_id,
+        "SYSTEM_JOBID": context.job_id,
+    }
+    missing = [name for name, value in needed.items() if not value]
+    if missing:
+        raise TokenError(
+            f"cannot ask for the job's OIDC token: {', '.join(missing)} not set; "
+            "this step must run as a task inside an Azure Pipelines job"
+        )
+    base = str(context.organization_url)
+    base = base if base.endswith("/") else base + "/"
+    path = "/".join(
+        urllib.parse.quote(str(part), safe="")
+        for part in (context.project_id, "_apis", "distributedtask", "hubs", context.host_type,
+                     "plans", context.plan_id, "jobs", context.job_id, "oidctoken")
+    )
+    return f"{base}{path}?api-version={API_VERSION}"
+
+
+class OidcTokenClient:
+    """Asks the token route once per job (retrying only what the server asks to retry)."""
+
+    def __init__(self, http: HttpClient, retry: RetryPolicy | None = None) -> None:
+        self.http = http
+        self.retry = retry or http.retry
+
+    def request(self, context: PipelineContext, token: str | None, deadline: float | None) -> str:
+        if not token:
+            raise TokenError(
+                "no job access token in the environment (ENDPOINT_AUTH_PARAMETER_"
+                "SYSTEMVSSCONNECTION_ACCESSTOKEN or SYSTEM_ACCESSTOKEN); run this step as the "
+                "container-mapping task, which the agent gives the token to"
+            )
+        from container_mapping.http import TransportError, redact
+
+        url = token_url(context)
+        try:
+            response = self.http.request(
+                "POST",
+                url,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                json={"authorizationId": "00000000-0000-0000-0000-000000000000"},
+                deadline=deadline,
+                retry=self.retry,
+            )
+        except TransportError as err:
+            raise TokenError(f"the OIDC token route did not answer ({err}); {_FIX_SCOPE}") from err
+        where = redact(url)
+        if 300 <= response.status < 400:
+            raise TokenError(
+                f"the OIDC token route {where} redirected (HTTP {response.status}) instead of "
+                f"answering, usually to a sign-in page: the job access token was not accepted; "
+                f"{_FIX_SCOPE}",
+                response.status,
+            )
+        if response.status in (401, 403):
+            raise TokenError(
+                f"the OIDC token route {where} refused the job access token (HTTP "
+                f"{response.status}); {_FIX_SCOPE}",
+                response.status,
+            )
+        if not response.ok:
+            raise TokenError(
+                f"the OIDC token route {where} answered HTTP {response.status}; "
+                "Azure DevOps may be having trouble, the next run will try again",
+                response.status,
+            )
+        return _token_from(response.body, where)
+
+
+def _token_from(body: bytes, where: str) -> str:
+    import json
+
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    value = data.get("oidcToken") if isinstance(data, dict) else None
+    if not isinstance(value, str) or not value.strip():
+        raise TokenError(
+            f"the OIDC token route {where} answered without an oidcToken in JSON (a proxy or "
+            f"sign-in page in between?); {_FIX_SCOPE}"
+        )
+    return value.strip()
+

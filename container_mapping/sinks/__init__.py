@@ -1,0 +1,1 @@
+"""Sinks: where post-job sends a report (see `interface`), one module per wire protocol."""

@@ -1,0 +1,34 @@
+"""Defender for Cloud's ingestion endpoint, authenticated with the job's OIDC token.
+
+The POST is retried on no answer, 408, 429 and 5xx: what it carries is a set of facts (this
+reference was pushed with this digest by this job), so a repeated delivery changes nothing.
+"""
+
+from __future__ import annotations
+
+from container_mapping.defender import ingest
+from container_mapping.http import HttpClient
+from container_mapping.model import MappingReport
+from container_mapping.sinks.interface import Delivery, TokenSource, post_json
+
+
+class DefenderSink:
+    name = "defender"
+
+    def __init__(self, endpoint: str, http: HttpClient, token: TokenSource) -> None:
+        self.endpoint = endpoint
+        self.http = http
+        self.token = token
+
+    def send(self, report: MappingReport, deadline: float | None) -> Delivery:
+        payload = ingest.body(report)
+        headers = {"Authorization": f"Bearer {self.token(deadline)}"}
+        return post_json(
+            self.http,
+            self.endpoint,
+            payload,
+            headers,
+            deadline=deadline,
+            retry=self.http.retry,
+            images=len(payload["dockerImages"]),
+        )

@@ -1,0 +1,219 @@
+'use strict';
+/*
+ * The task's entry point, run by the agent's Node20_1 or Node24 handler.
+ *
+ * Dependency-free on purpose: loading azure-pipelines-task-lib deletes INPUT_*, ENDPOINT_AUTH_*
+ * and SECRET_* from the environment, and the Python side needs them. This shim only finds a
+ * Python >= 3.9, runs container_mapping.task with the agent's environment, and keeps the step's
+ * promises when Python cannot: the whole step ends within the timeoutSeconds input, and a missing
+ * Python, a crash or a kill ends in one warning and exit 0 (with failOnError: one error, a failed
+ * task and exit 1).
+ *
+ * Which Python: the one pre-job recorded in the variable ContainerMapping.Python (so post-job
+ * skips the PATH search and any version-manager shim in front of the interpreter), else python3
+ * and python on PATH, else `py -3` on Windows. Each candidate runs with -E -s -S: no site
+ * (a .pth importing certifi costs 40 ms here), no user site, no PYTHON* variables. The package
+ * needs only the standard library; the bootstrap below puts it first on sys.path, drops the
+ * working directory (a json.py in the repository must not shadow the standard library), exits
+ * 87 on a Python older than 3.9 (the next candidate is tried), and writes UTF-8 to the agent.
+ *
+ * Which package: the copy vendored beside this file (python/container_mapping), else the
+ * repository checkout this file lives in.
+ */
+const childProcess = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const EXIT_REPORTED = 3; // Python reported the fault itself, as an error (failOnError)
+const EXIT_TOO_OLD = 87; // the bootstrap: this interpreter is older than 3.9
+const NOT_RUNNABLE = new Set([EXIT_TOO_OLD, 126, 127, 9009]); // try the next candidate
+const DEFAULT_BUDGET = 30;
+const STDERR_KEPT = 64 * 1024;
+
+const BOOTSTRAP = [
+  'import sys',
+  'if sys.version_info < (3, 9): sys.exit(87)',
+  "if sys.path and sys.path[0] in ('', '.'): del sys.path[0]",
+  'sys.path.insert(0, sys.argv[1])',
+  'for s in (sys.stdout, sys.stderr): s.reconfigure(encoding="utf-8", errors="replace")',
+  'from container_mapping.task import main',
+  'sys.exit(main(sys.argv[2:]))',
+].join('\n');
+
+function escapeMessage(text) {
+  return String(text).replace(/%/g, '%AZP25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
+
+function isTrue(value) {
+  return /^(true|1|yes|on)$/i.test(String(value || '').trim());
+}
+
+function budgetSeconds(env) {
+  const value = Number(String(env.INPUT_TIMEOUTSECONDS || '').trim() || DEFAULT_BUDGET);
+  return Number.isFinite(value) && value >= 1 && value <= 3600 ? value : DEFAULT_BUDGET;
+}
+
+function packageRoot() {
+  const vendored = path.join(__dirname, 'python');
+  if (fs.existsSync(path.join(vendored, 'container_mapping', 'task.py'))) return vendored;
+  return path.join(__dirname, '..');
+}
+
+function isExecutable(file) {
+  try {
+    if (!fs.statSync(file).isFile()) return false;
+    if (process.platform !== 'win32') fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch (err) {
+    return false;
+  }
+}
+
+function onPath(env, name) {
+  const windows = process.platform === 'win32';
+  const dirs = String(env.PATH || env.Path || '').split(path.delimiter).filter(Boolean);
+  const found = [];
+  for (const dir of dirs) {
+    // The Microsoft Store's python.exe aliases open the Store instead of running Python.
+    if (windows && /[\\/]WindowsApps[\\/]?$/i.test(dir)) continue;
+    const file = path.join(dir, windows ? `${name}.exe` : name);
+    if (isExecutable(file)) found.push(file);
+  }
+  return found;
+}
+
+function candidates(env) {
+  const list = [];
+  const recorded = String(env.CONTAINERMAPPING_PYTHON || '').trim();
+  if (recorded && path.isAbsolute(recorded) && isExecutable(recorded)) list.push([recorded, []]);
+  for (const name of ['python3', 'python']) {
+    for (const file of onPath(env, name)) list.push([file, []]);
+  }
+  if (process.platform === 'win32') {
+    for (const file of onPath(env, 'py')) list.push([file, ['-3']]);
+  }
+  const seen = new Set();
+  return list.filter(([file, args]) => {
+    const key = `${file} ${args.join(' ')}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+class Step {
+  constructor(env) {
+    this.env = env;
+    this.failOnError = isTrue(env.INPUT_FAILONERROR);
+    this.command = String(env.INPUT_COMMAND || 'post-job').trim() || 'post-job';
+    this.budget = budgetSeconds(env);
+    // Python's own deadline leaves a reserve for the kill, the last line and Node's exit.
+    const reserve = Math.min(2, this.budget * 0.2);
+    this.pythonBudget = this.budget - reserve;
+    this.killAfter = this.budget - reserve / 2;
+    this.started = Date.now();
+  }
+
+  write(line) {
+    process.stdout.write(`${line}\n`);
+  }
+
+  fault(message) {
+    const text = escapeMessage(`container-mapping: ${message}`);
+    if (this.failOnError) {
+      this.write(`##vso[task.logissue type=error]${text}`);
+      this.write('##vso[task.complete result=Failed;]container-mapping failed (failOnError is true)');
+      return 1;
+    }
+    this.write(`##vso[task.logissue type=warning]${text}`);
+    return 0;
+  }
+
+  childEnv() {
+    const deadline = (this.started + this.pythonBudget * 1000) / 1000;
+    return Object.assign({}, this.env, { CONTAINER_MAPPING_DEADLINE: deadline.toFixed(3) });
+  }
+
+  run(list, done) {
+    if (list.length === 0) return done(this.noPython());
+    const [file, prefix] = list[0];
+    const args = prefix.concat(['-E', '-s', '-S', '-c', BOOTSTRAP, packageRoot(), this.command]);
+    const child = childProcess.spawn(file, args, {
+      env: this.childEnv(),
+      stdio: ['ignore', 'inherit', 'pipe'],
+      windowsHide: true,
+    });
+    let stderr = '';
+    let killed = false;
+    let settled = false;
+    const left = this.started + this.killAfter * 1000 - Date.now();
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, Math.max(left, 0));
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk) => {
+      if (stderr.length < STDERR_KEPT) stderr += chunk;
+    });
+    const finish = (outcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      outcome();
+    };
+    child.on('error', () => finish(() => this.run(list.slice(1), done)));
+    child.on('close', (code, signal) => finish(() => {
+      if (killed) return done(this.fault(this.killedMessage()));
+      if (NOT_RUNNABLE.has(code)) return this.run(list.slice(1), done);
+      if (code === 0) return done(0);
+      if (code === EXIT_REPORTED) return done(this.failOnError ? 1 : 0);
+      return done(this.crashed(file, code, signal, stderr));
+    }));
+    return undefined;
+  }
+
+  noPython() {
+    if (this.command === 'pre-job') {
+      // Record the start all the same; post-job, which needs Python too, reports the fault once.
+      this.write(`##vso[task.setvariable variable=ContainerMapping.JobStart]${new Date(this.started).toISOString()}`);
+      return 0;
+    }
+    return this.fault(
+      'no Python 3.9 or later found (tried python3 and python on PATH' +
+        (process.platform === 'win32' ? ', and py -3' : '') +
+        '); install Python 3 on the agent, or turn this step off with the variable ' +
+        'ContainerMapping.Disabled: true'
+    );
+  }
+
+  killedMessage() {
+    return (
+      `stopped after ${this.budget} s, the time budget (input timeoutSeconds); nothing was ` +
+      'reported. Is the Docker engine or the network hanging?'
+    );
+  }
+
+  crashed(file, code, signal, stderr) {
+    const lines = stderr.split(/\r?\n/).filter((l) => l.trim());
+    for (const line of lines) this.write(`##vso[task.debug]${escapeMessage(line)}`);
+    const last = lines.length ? `: ${lines[lines.length - 1].slice(0, 300)}` : '';
+    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    return this.fault(
+      `the Python step (${file}) ${how}${last}; set System.Debug to true for details`
+    );
+  }
+}
+
+function main() {
+  const env = process.env;
+  if (isTrue(env.CONTAINERMAPPING_DISABLED)) {
+    process.stdout.write('container-mapping: turned off by the variable ContainerMapping.Disabled\n');
+    return;
+  }
+  const step = new Step(env);
+  step.run(candidates(env), (code) => {
+    process.exitCode = code;
+  });
+}
+
+main();
