@@ -186,3 +186,24 @@ def test_no_engine_is_one_clear_line_and_exit_3(tmp_path: Path) -> None:
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no Docker engine reachable" in lines[0] and "DOCKER_HOST" in lines[0]
+
+
+def test_an_overflowed_event_buffer_is_said(docker_client: Any, docker_host: str, unique_repo: str) -> None:
+    from container_mapping.collect.docker import ENGINE_EVENT_BUFFER, DockerCollector
+    from container_mapping.engine import Engine
+
+    since = _now()
+    image_id = build(docker_client, f"{unique_repo}:first")
+    push(docker_client, f"{unique_repo}:first")
+    image = docker_client.images.get(image_id)
+    for index in range(ENGINE_EVENT_BUFFER + 10):
+        image.tag(f"{unique_repo}-flood", str(index))
+    time.sleep(0.05)
+    try:
+        collection = DockerCollector(Engine.from_environment({"DOCKER_HOST": docker_host})).collect(
+            CollectionWindow(since, _now())
+        )
+    finally:
+        docker_client.images.remove(image_id, force=True)
+    assert any(f"only its last {ENGINE_EVENT_BUFFER} events" in w for w in collection.warnings)
+    assert not [r for r in collection.records if r.reference.tag == "first"]
