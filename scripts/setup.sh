@@ -16,7 +16,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if ! python3 -c "import container_mapping, pytest, hypothesis, jsonschema, docker" 2>/dev/null \
+if ! python3 -c "import container_mapping, pytest, hypothesis, jsonschema, docker, yaml, bcrypt, cryptography" 2>/dev/null \
    || [ "$(python3 -c 'import container_mapping,os;print(os.path.dirname(container_mapping.__file__))' 2>/dev/null)" != "$PWD/container_mapping" ]; then
   echo "setup: installing the package and its test extras (pip)" >&2
   python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
