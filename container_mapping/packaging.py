@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from container_mapping import __version__
-from container_mapping.errors import Error
+from container_mapping.errors import ConfigError, Error
 
 logger = logging.getLogger(__name__)
 
@@ -167,15 +167,18 @@ def vendor(package_dir: Path, target: Path, modules: Iterable[str]) -> list[Path
 
 
 def check_identity(publisher: str, extension_id: str, version: str) -> None:
-    """Refuse what the marketplace would refuse, before tfx-cli says it less clearly."""
+    """Refuse what the marketplace would refuse, before tfx-cli says it less clearly.
+
+    A `ConfigError`: the value came from a flag or an environment variable (CLI exit 2).
+    """
     for label, value in (("publisher", publisher), ("extension id", extension_id)):
         if not _NAME.match(value):
-            raise PackagingError(
+            raise ConfigError(
                 f"{label} {value!r} is not valid: use letters, digits, '-' and '_' "
                 "(starting with a letter or digit)"
             )
     if not _VERSION.match(version):
-        raise PackagingError(
+        raise ConfigError(
             f"version {version!r} is not valid: use MAJOR.MINOR.PATCH with MINOR below 1000"
         )
 
@@ -337,19 +340,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `package` subcommand's flags; each has an environment-variable default."""
     env = os.environ.get
     parser.add_argument(
-        "--output", default=env("CONTAINER_MAPPING_OUTPUT", "dist"),
+        "--output", metavar="DIR", default=env("CONTAINER_MAPPING_OUTPUT", "dist"),
         help="directory to write the .vsix to (env CONTAINER_MAPPING_OUTPUT; default: dist)",
     )  # fmt: skip
     parser.add_argument(
-        "--publisher", default=env("CONTAINER_MAPPING_PUBLISHER"),
+        "--publisher", metavar="P", default=env("CONTAINER_MAPPING_PUBLISHER"),
         help="publisher (env CONTAINER_MAPPING_PUBLISHER; default: vss-extension.json's)",
     )  # fmt: skip
     parser.add_argument(
-        "--extension-id", default=env("CONTAINER_MAPPING_EXTENSION_ID"),
+        "--extension-id", metavar="ID", default=env("CONTAINER_MAPPING_EXTENSION_ID"),
         help="extension id (env CONTAINER_MAPPING_EXTENSION_ID; default: vss-extension.json's)",
     )  # fmt: skip
     parser.add_argument(
-        "--version", dest="extension_version", default=env("CONTAINER_MAPPING_EXTENSION_VERSION"),
+        "--version", metavar="V", dest="extension_version",
+        default=env("CONTAINER_MAPPING_EXTENSION_VERSION"),
         help=f"extension version MAJOR.MINOR.PATCH (env CONTAINER_MAPPING_EXTENSION_VERSION; "
         f"default: the package's, {__version__})",
     )  # fmt: skip

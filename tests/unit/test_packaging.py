@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from container_mapping import packaging
+from container_mapping.errors import ConfigError
 
 
 def _package(root: Path, files: dict[str, str]) -> Path:
@@ -102,7 +103,7 @@ def test_task_versions_keep_the_order_of_extension_versions() -> None:
     ],
 )
 def test_bad_identity_is_refused(publisher: str, extension_id: str, version: str) -> None:
-    with pytest.raises(packaging.PackagingError):
+    with pytest.raises(ConfigError):
         packaging.check_identity(publisher, extension_id, version)
 
 
