@@ -50,7 +50,7 @@ def _missing(what: str) -> None:
     pytest.skip(what)
 
 
-def _build(output: Path, **identity: str) -> Path:
+def _build(output: Path, publisher: str, extension_id: str, version: str) -> Path:
     try:
         packaging.find_tfx()
     except packaging.PackagingError as err:
@@ -58,7 +58,7 @@ def _build(output: Path, **identity: str) -> Path:
     for needed in ("task/index.js", "container_mapping/task.py"):
         if not (ROOT / needed).is_file():
             _missing(f"{needed} is not in the checkout yet: the task cannot be packaged")
-    return packaging.build_vsix(output, **identity)
+    return packaging.build_vsix(output, publisher, extension_id, version)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,8 @@ def unzipped(vsix: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _vsomanifest(unzipped: Path) -> dict[str, Any]:
-    return json.loads((unzipped / "extension.vsomanifest").read_text())
+    document: dict[str, Any] = json.loads((unzipped / "extension.vsomanifest").read_text())
+    return document
 
 
 def test_file_name_and_identity(vsix: Path, unzipped: Path) -> None:
