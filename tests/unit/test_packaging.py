@@ -137,3 +137,32 @@ def test_flags_take_environment_defaults(monkeypatch: pytest.MonkeyPatch) -> Non
         "1.2.3",
         "dist",
     )
+
+
+def _png_pixels(data: bytes) -> tuple[int, int, bytes]:
+    """Width, height and the raw scanlines of a PNG with a single IDAT chunk."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, pos = {}, 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        chunks[data[pos + 4 : pos + 8]] = data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    width, height = struct.unpack(">II", chunks[b"IHDR"][:8])
+    return width, height, zlib.decompress(chunks[b"IDAT"])
+
+
+def test_the_committed_icon_is_what_make_icon_draws() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_icon", packaging.REPO_ROOT / "extension" / "make_icon.py"
+    )
+    assert spec is not None and spec.loader is not None
+    make_icon = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_icon)
+    committed = _png_pixels((packaging.REPO_ROOT / "extension" / "icon.png").read_bytes())
+    assert committed[:2] == (128, 128)
+    assert committed == _png_pixels(make_icon.render())
