@@ -16,11 +16,9 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import uuid
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -31,6 +29,7 @@ import yaml
 from container_mapping import packaging
 from container_mapping.agent import unescape_property
 
+from ..e2e.stubs import INGEST_PATH, AzureStub
 from .images import build, push
 
 pytestmark = pytest.mark.tfx
@@ -213,49 +212,14 @@ def test_size_stays_small(vsix: Path) -> None:
 # --- the task, run from the .vsix with a bare python3 -----------------------------------------
 
 
-class _StandIn(BaseHTTPRequestHandler):
-    """Answers the job's OIDC token route and the ingestion route; records what it was sent."""
-
-    received: list[dict[str, Any]]
-    oidc_token = "header.payload.signature"
-
-    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.received.append(
-            {"path": self.path, "headers": dict(self.headers), "body": body.decode("utf-8")}
-        )
-        if "/oidctoken" in self.path:
-            self._answer(200, {"oidcToken": self.oidc_token})
-        elif self.path.startswith("/ingest"):
-            self._answer(200, {})
-        else:
-            self._answer(404, {"message": "no such route"})
-
-    def _answer(self, status: int, document: dict[str, Any]) -> None:
-        data = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-
 @pytest.fixture
-def stand_in() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-    handler = type("Handler", (_StandIn,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", received
-    server.shutdown()
-    server.server_close()
+def stand_in() -> Iterator[AzureStub]:
+    """Azure DevOps' token route and Defender's ingestion route, on loopback."""
+    with AzureStub() as stub:
+        yield stub
 
 
-def _agent_environment(base_url: str, docker_host: str, home: Path) -> dict[str, str]:
+def _agent_environment(stub: AzureStub, docker_host: str, home: Path) -> dict[str, str]:
     """What the agent gives a task, and nothing of the machine running the tests."""
     return {
         "PATH": "/usr/bin:/bin",  # system python3 and node; no pyenv, no venv
@@ -265,7 +229,7 @@ def _agent_environment(base_url: str, docker_host: str, home: Path) -> dict[str,
         "AGENT_OS": "Linux",
         "AGENT_TEMPDIRECTORY": str(home),
         "AGENT_JOBSTATUS": "Succeeded",
-        "SYSTEM_COLLECTIONURI": f"{base_url}/org/",
+        "SYSTEM_COLLECTIONURI": stub.collection_uri,
         "SYSTEM_COLLECTIONID": str(uuid.uuid4()),
         "SYSTEM_TEAMPROJECT": "project",
         "SYSTEM_TEAMPROJECTID": str(uuid.uuid4()),
@@ -282,9 +246,9 @@ def _agent_environment(base_url: str, docker_host: str, home: Path) -> dict[str,
         "BUILD_REPOSITORY_PROVIDER": "TfsGit",
         "BUILD_SOURCEVERSION": "0123456789abcdef0123456789abcdef01234567",
         "BUILD_SOURCEBRANCH": "refs/heads/main",
-        "ENDPOINT_URL_SYSTEMVSSCONNECTION": f"{base_url}/org/",
+        "ENDPOINT_URL_SYSTEMVSSCONNECTION": stub.collection_uri,
         "ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN": "job-access-token",
-        "INPUT_ENDPOINT": f"{base_url}/ingest",
+        "INPUT_ENDPOINT": stub.ingest_url,
         "INPUT_PROTOCOL": "defender",
         "INPUT_TIMEOUTSECONDS": "30",
         "INPUT_FAILONERROR": "true",  # a fault shows as an error and exit code, not a warning
@@ -318,7 +282,7 @@ def _variables(stdout: str) -> dict[str, str]:
 @pytest.mark.node
 def test_the_packaged_task_runs_on_a_bare_python3(
     unzipped: Path,
-    stand_in: tuple[str, list[dict[str, Any]]],
+    stand_in: AzureStub,
     docker_host: str,
     docker_client: Any,
     unique_repo: str,
@@ -326,8 +290,7 @@ def test_the_packaged_task_runs_on_a_bare_python3(
 ) -> None:
     if not shutil.which("node", path="/usr/bin:/bin") or not os.access(SYSTEM_PYTHON, os.X_OK):
         _missing("the bare run needs /usr/bin/node and /usr/bin/python3")
-    base_url, received = stand_in
-    environment = _agent_environment(base_url, docker_host, tmp_path)
+    environment = _agent_environment(stand_in, docker_host, tmp_path)
     bare = subprocess.run(
         [SYSTEM_PYTHON, "-c", "import container_mapping"],
         env=environment, cwd=tmp_path, capture_output=True, text=True, check=False,
@@ -349,9 +312,9 @@ def test_the_packaged_task_runs_on_a_bare_python3(
     # Warnings may come from other tests' pushes on the shared engine; a fault would be an error.
     assert "##vso[task.logissue type=error" not in post.stdout, post.stdout
 
-    ingested = [r for r in received if r["path"].startswith("/ingest")]
-    assert len(ingested) == 1, received
-    headers = {k.lower(): v for k, v in ingested[0]["headers"].items()}
-    assert headers["authorization"] == f"Bearer {_StandIn.oidc_token}"
-    images = json.loads(ingested[0]["body"])["dockerImages"]
+    ingested = stand_in.requests_to(INGEST_PATH)
+    assert len(ingested) == 1, stand_in.received
+    headers = {k.lower(): v for k, v in ingested[0].headers.items()}
+    assert headers["authorization"] == f"Bearer {stand_in.behaviour.oidc_token}"
+    images = ingested[0].json()["dockerImages"]
     assert any(digest in line and unique_repo in line for line in images), images
