@@ -85,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up after this many seconds [$CONTAINER_MAPPING_TIMEOUT]",
     )
     collect.set_defaults(handler=_collect)
+
+    from container_mapping import packaging
+
+    package = commands.add_parser(
+        "package",
+        help="build the Azure DevOps extension (.vsix) with the pinned tfx-cli",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    packaging.add_arguments(package)
+    package.set_defaults(handler=packaging.run)
     return parser
 
 
