@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from container_mapping.sinks.interface import Sink, SinkProtocol, TokenSource
 
 DEFENDER_ENDPOINT = (
-    "https://dfdinfra-afdendpoint-prod-d5fqbucbg7fue0cf.z01.azurefd.net/azuredevops/v1/container-mappings"
+    "https://dfdinfra-afdendpoint-prod-d5fqbucbg7fue0cf.z01.azurefd.net"
+    "/azuredevops/v1/container-mappings"
 )
 START_VARIABLE = "ContainerMapping.JobStart"
 PYTHON_VARIABLE = "ContainerMapping.Python"
@@ -261,8 +262,9 @@ def _no_engine_here(err: EngineUnavailable, environ: Mapping[str, str]) -> bool:
 
 def run(environ: Mapping[str, str], log: AgentLog) -> int:
     """One run, never raising: every fault becomes exactly one line (see `report_fault`)."""
-    fail = fail_on_error(environ)
+    fail = False
     try:
+        fail = fail_on_error(environ)
         inputs = TaskInputs.from_environment(environ)
         now = datetime.now(timezone.utc)
         if inputs.command == "pre-job":

@@ -2,7 +2,8 @@
 
 Microsoft's task sends `docker --version`, the output of
 `docker events --filter event=push --filter type=image --format ID={{.ID}}` and of
-`docker images --format CreatedAt={{.CreatedAt}}::Repo={{.Repository}}::Tag={{.Tag}}::Digest={{.Digest}}`.
+`docker images --format` with
+`CreatedAt={{.CreatedAt}}::Repo={{.Repository}}::Tag={{.Tag}}::Digest={{.Digest}}`.
 A connected Defender tenant parses exactly those lines, so they are rebuilt here from the
 report, with two deliberate differences: `dockerVersion` is the engine's version (the client's
 says nothing about what pushed), and only the images this job pushed are listed (the whole
@@ -47,7 +48,10 @@ def image_line(record: ImageRecord, fallback_time: datetime) -> str:
 
 
 def go_time(value: datetime) -> str:
-    """Go's default time format in UTC, as `docker images` prints it: `2026-11-27 09:20:59 +0000 UTC`."""
+    """Go's default time format in UTC, as `docker images` prints it.
+
+    For example `2026-11-27 09:20:59 +0000 UTC`.
+    """
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
 
 

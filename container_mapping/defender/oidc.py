@@ -1,7 +1,7 @@
 """The job's OIDC token, asked of Azure DevOps with the job's own access token.
 
-Route (the one Microsoft's Defender task uses):
-`POST {collection}{projectId}/_apis/distributedtask/hubs/{hostType}/plans/{planId}/jobs/{jobId}/oidctoken?api-version=7.1-preview.1`
+Route (the one Microsoft's Defender task uses): `POST {collection}{projectId}/_apis/
+distributedtask/hubs/{hostType}/plans/{planId}/jobs/{jobId}/oidctoken?api-version=7.1-preview.1`
 with `Authorization: Bearer <access token>` and an all-zero `authorizationId`.
 
 Every way this fails gets its own message naming the cause and the fix: users of Microsoft's
@@ -65,8 +65,18 @@ def token_url(context: PipelineContext) -> str:
     base = base if base.endswith("/") else base + "/"
     path = "/".join(
         urllib.parse.quote(str(part), safe="")
-        for part in (context.project_id, "_apis", "distributedtask", "hubs", context.host_type,
-                     "plans", context.plan_id, "jobs", context.job_id, "oidctoken")
+        for part in (
+            context.project_id,
+            "_apis",
+            "distributedtask",
+            "hubs",
+            context.host_type,
+            "plans",
+            context.plan_id,
+            "jobs",
+            context.job_id,
+            "oidctoken",
+        )
     )
     return f"{base}{path}?api-version={API_VERSION}"
 
@@ -136,4 +146,3 @@ def _token_from(body: bytes, where: str) -> str:
             f"sign-in page in between?); {_FIX_SCOPE}"
         )
     return value.strip()
-

@@ -59,7 +59,9 @@ def post_json(
     """POST `payload`; a non-2xx answer or no answer becomes a `SinkError`."""
     where = redact(url)
     try:
-        response = http.request("POST", url, headers=headers, json=payload, deadline=deadline, retry=retry)
+        response = http.request(
+            "POST", url, headers=headers, json=payload, deadline=deadline, retry=retry
+        )
     except TransportError as err:
         raise SinkError(f"the report was not delivered: {err}") from err
     if response.ok:

@@ -17,7 +17,9 @@ def idempotency_key(context: PipelineContext) -> str | None:
     """A stable key for one attempt of one job: same job, same attempt, same key."""
     if not (context.plan_id and context.job_id):
         return None
-    seed = f"container-mapping/v1\n{context.plan_id}\n{context.job_id}\n{context.job_attempt or '1'}"
+    seed = (
+        f"container-mapping/v1\n{context.plan_id}\n{context.job_id}\n{context.job_attempt or '1'}"
+    )
     return hashlib.sha256(seed.encode()).hexdigest()[:40]
 
 

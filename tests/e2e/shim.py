@@ -64,7 +64,8 @@ class Run:
     @property
     def failed(self) -> bool:
         return any(
-            c.name == "task.complete" and c.properties.get("result") == "Failed" for c in self.commands
+            c.name == "task.complete" and c.properties.get("result") == "Failed"
+            for c in self.commands
         )
 
     @property

@@ -61,8 +61,7 @@ class AzureStub:
 
     @property
     def base(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.server.server_port}"
 
     @property
     def collection_uri(self) -> str:
@@ -139,7 +138,9 @@ class AzureStub:
                 else:
                     self._send(int(mode), b'{"message":"no"}')
 
-            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self, status: int, body: bytes, headers: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(status)
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
@@ -204,7 +205,9 @@ class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
 class EngineStub:
     """A Docker Engine API on a unix socket whose `/events` answers what the test says."""
 
-    def __init__(self, events_status: int = 200, events_body: bytes = b"", version: str = "27.0-stub") -> None:
+    def __init__(
+        self, events_status: int = 200, events_body: bytes = b"", version: str = "27.0-stub"
+    ) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="cm-engine-")
         self.path = os.path.join(self._dir.name, "docker.sock")
         self.events_status = events_status
@@ -241,7 +244,9 @@ class EngineStub:
                 if route.endswith("/_ping"):
                     self._send(200, b"OK")
                 elif route.endswith("/version"):
-                    self._send(200, json.dumps({"Version": stub.version, "ApiVersion": "1.45"}).encode())
+                    self._send(
+                        200, json.dumps({"Version": stub.version, "ApiVersion": "1.45"}).encode()
+                    )
                 elif route.endswith("/events"):
                     self._send(stub.events_status, stub.events_body)
                 else:

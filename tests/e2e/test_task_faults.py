@@ -40,7 +40,7 @@ class Job:
 
 @pytest.fixture(scope="module")
 def job(docker_host: str, registry_addr: str) -> Iterator[Job]:
-    import docker
+    import docker  # type: ignore[import-untyped]
 
     client = docker.DockerClient(base_url=docker_host, timeout=60)
     with AzureStub() as stub:
@@ -49,7 +49,9 @@ def job(docker_host: str, registry_addr: str) -> Iterator[Job]:
     build(client, reference)
     digest = push(client, reference)
     time.sleep(0.05)
-    yield Job({k: v for k, v in variables.items() if k.startswith("CONTAINERMAPPING_")}, reference, digest)
+    yield Job(
+        {k: v for k, v in variables.items() if k.startswith("CONTAINERMAPPING_")}, reference, digest
+    )
     client.close()
 
 
@@ -108,7 +110,9 @@ def test_engine_socket_that_hangs(fail: bool) -> None:
     with HangingSocket() as engine, AzureStub() as stub:
         run = run_task(_env(stub, fail=fail, DOCKER_HOST=engine.url))
     _check_fault(run, stub, fail=fail)
-    assert "no answer" in (run.errors + run.warnings)[0] or "budget" in (run.errors + run.warnings)[0]
+    assert (
+        "no answer" in (run.errors + run.warnings)[0] or "budget" in (run.errors + run.warnings)[0]
+    )
 
 
 @pytest.mark.node
@@ -123,8 +127,12 @@ def test_engine_answering_500() -> None:
 @pytest.mark.node
 def test_malformed_event_data() -> None:
     now = time.time_ns()
-    good = {"Type": "image", "Action": "tag", "Actor": {"ID": "sha256:" + "a" * 64,
-            "Attributes": {"name": "127.0.0.1:5000/app:1"}}, "timeNano": now}
+    good = {
+        "Type": "image",
+        "Action": "tag",
+        "Actor": {"ID": "sha256:" + "a" * 64, "Attributes": {"name": "127.0.0.1:5000/app:1"}},
+        "timeNano": now,
+    }
     body = json.dumps(good).encode() + b'\n{"Type": "image", "Action": "push", "Act'
     with EngineStub(events_body=body) as engine, AzureStub() as stub:
         env = _env(stub, DOCKER_HOST=engine.url, CONTAINERMAPPING_JOBSTART="2000-01-01T00:00:00Z")
@@ -317,6 +325,10 @@ def test_a_step_killed_at_the_budget(tmp_path: Path) -> None:
 @pytest.mark.node
 def test_turned_off_by_the_opt_out_variable(tmp_path: Path) -> None:
     with AzureStub() as stub:
-        run = run_task(_env(stub, CONTAINERMAPPING_DISABLED="true", DOCKER_HOST=f"unix://{tmp_path}/x"))
+        run = run_task(
+            _env(stub, CONTAINERMAPPING_DISABLED="true", DOCKER_HOST=f"unix://{tmp_path}/x")
+        )
     assert run.code == 0 and run.warnings == [] and run.commands == []
-    assert run.plain_lines == ["container-mapping: turned off by the variable ContainerMapping.Disabled"]
+    assert run.plain_lines == [
+        "container-mapping: turned off by the variable ContainerMapping.Disabled"
+    ]

@@ -1,0 +1,157 @@
+"""The task's Python entry: inputs, window, deadline, and the one-line-per-fault rule."""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from container_mapping import task
+from container_mapping.agent import AgentLog
+from container_mapping.errors import ConfigError
+from container_mapping.model import CollectionWindow, ImageRecord, MappingReport, PipelineContext
+from container_mapping.reference import ImageReference
+from tests.e2e.shim import Run
+
+NOW = datetime(2026, 11, 27, 10, 0, 0, tzinfo=timezone.utc)
+
+
+def _run(environ: dict[str, str]) -> tuple[int, Run]:
+    stream = io.StringIO()
+    started = time.monotonic()
+    code = task.run(environ, AgentLog(stream))
+    return code, Run(code, stream.getvalue(), "", time.monotonic() - started)
+
+
+def test_inputs_defaults() -> None:
+    assert task.TaskInputs.from_environment({}) == task.TaskInputs()
+    assert task.TaskInputs().endpoint.startswith("https://dfdinfra-afdendpoint-prod")
+
+
+def test_inputs_from_environment() -> None:
+    inputs = task.TaskInputs.from_environment(
+        {
+            "INPUT_COMMAND": "pre-job",
+            "INPUT_ENDPOINT": "http://mapping.internal:8080/v1/reports",
+            "INPUT_PROTOCOL": "mapping-service",
+            "INPUT_TIMEOUTSECONDS": "12",
+            "INPUT_FAILONERROR": "True",
+        }
+    )
+    assert inputs == task.TaskInputs(
+        "pre-job", "http://mapping.internal:8080/v1/reports", "mapping-service", 12.0, True
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("COMMAND", "during-job", "use pre-job or post-job"),
+        ("TIMEOUTSECONDS", "soon", "give a number of seconds"),
+        ("TIMEOUTSECONDS", "0", "between 1 and 3600"),
+    ],
+)
+def test_bad_inputs(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        task.TaskInputs.from_environment({f"INPUT_{name}": value})
+
+
+def test_window_from_pre_job_variable() -> None:
+    window = task.collection_window({"CONTAINERMAPPING_JOBSTART": "2026-11-27T09:50:00Z"}, NOW)
+    assert window == CollectionWindow(datetime(2026, 11, 27, 9, 49, 59, tzinfo=timezone.utc), NOW)
+
+
+def test_window_falls_back_to_pipeline_start_then_one_hour() -> None:
+    start = {"SYSTEM_PIPELINESTARTTIME": "2026-11-27 08:00:00+00:00"}
+    assert task.collection_window(start, NOW).since == datetime(
+        2026, 11, 27, 7, 59, 59, tzinfo=timezone.utc
+    )
+    assert task.collection_window({}, NOW).since == NOW - task.FALLBACK_WINDOW
+    garbage = {"CONTAINERMAPPING_JOBSTART": "yesterday-ish"}
+    assert task.collection_window(garbage, NOW).since == NOW - task.FALLBACK_WINDOW
+
+
+@pytest.mark.parametrize("since", ["2026-11-25T10:00:00Z", "2026-11-27T11:00:00Z"])
+def test_window_ignores_starts_too_old_or_in_the_future(since: str) -> None:
+    window = task.collection_window({"CONTAINERMAPPING_JOBSTART": since}, NOW)
+    assert window.since == NOW - task.FALLBACK_WINDOW
+
+
+def test_deadline_from_the_shim_is_kept_within_the_budget() -> None:
+    now = time.monotonic()
+    from_shim = task.deadline_from({"CONTAINER_MAPPING_DEADLINE": str(time.time() + 5)}, 30)
+    assert now + 4 < from_shim < now + 6
+    capped = task.deadline_from({"CONTAINER_MAPPING_DEADLINE": str(time.time() + 500)}, 30)
+    assert capped < now + 31
+    assert task.deadline_from({}, 30) > now + 29
+
+
+def test_pre_job_sets_the_start_and_the_python() -> None:
+    code, run = _run({"INPUT_COMMAND": "pre-job"})
+    assert code == 0 and run.plain_lines == [] and run.warnings == []
+    variables = run.variables()
+    assert variables["CONTAINERMAPPING_PYTHON"] == sys.executable
+    assert datetime.fromisoformat(variables["CONTAINERMAPPING_JOBSTART"].replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_fault_is_one_line(tmp_path: Path, fail: bool) -> None:
+    environ = {
+        "DOCKER_HOST": f"unix://{tmp_path}/nothing.sock",
+        "INPUT_FAILONERROR": str(fail).lower(),
+    }
+    code, run = _run(environ)
+    if fail:
+        assert (
+            code == task.EXIT_FAILED and len(run.errors) == 1 and run.failed and run.warnings == []
+        )
+    else:
+        assert code == 0 and len(run.warnings) == 1 and run.errors == [] and not run.failed
+    assert "no Docker engine reachable" in (run.errors + run.warnings)[0]
+
+
+def test_bad_input_is_a_warning_not_a_crash() -> None:
+    code, run = _run({"INPUT_TIMEOUTSECONDS": "-1"})
+    assert code == 0
+    assert run.warnings == [
+        "container-mapping: input timeoutSeconds='-1': between 1 and 3600 seconds"
+    ]
+
+
+def test_bad_protocol_is_a_warning(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="use defender or mapping-service"):
+        task.make_sink(task.TaskInputs(protocol="carrier-pigeon"), {}, AgentLog(io.StringIO()))
+
+
+def test_unexpected_exception_is_one_warning_with_a_debug_traceback() -> None:
+    class Broken(dict):  # type: ignore[type-arg]
+        def get(self, *args: object) -> str:
+            raise KeyError("boom")
+
+    code, run = _run(Broken())
+    assert code == 0
+    assert len(run.warnings) == 1 and "unexpected KeyError" in run.warnings[0]
+    assert any(c.name == "task.debug" and "Traceback" in c.message for c in run.commands)
+
+
+def _report(count: int) -> MappingReport:
+    digest = "sha256:" + "a" * 64
+    records = tuple(
+        ImageRecord(ImageReference.parse(f"r.example/app:{i}@{digest}"), None, True)
+        for i in range(count)
+    )
+    return MappingReport(
+        CollectionWindow(NOW - timedelta(minutes=5), NOW), PipelineContext(), records
+    )
+
+
+def test_summary() -> None:
+    one = task.summary(_report(1), "https://x.example/ingest")
+    assert one.startswith("container-mapping: mapped 1 image: r.example/app:0@sha256:aaaa")
+    many = task.summary(_report(7), "https://x.example/ingest")
+    assert "mapped 7 images: " in many and "r.example/app:4@" in many and "and 2 more" in many
+    assert "r.example/app:5@" not in many
