@@ -17,14 +17,12 @@ nothing was pushed. Tokens are masked (`task.setsecret`) before any other line i
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from container_mapping.agent import AgentLog
 from container_mapping.errors import ConfigError, EngineUnavailable, Error
@@ -38,6 +36,7 @@ DEFENDER_ENDPOINT = (
     "https://dfdinfra-afdendpoint-prod-d5fqbucbg7fue0cf.z01.azurefd.net"
     "/azuredevops/v1/container-mappings"
 )
+DEFAULT_TIMEOUT = 30.0
 START_VARIABLE = "ContainerMapping.JobStart"
 PYTHON_VARIABLE = "ContainerMapping.Python"
 FALLBACK_WINDOW = timedelta(hours=1)
@@ -53,12 +52,13 @@ def _env_name(variable: str) -> str:
     return variable.replace(".", "_").replace(" ", "_").upper()
 
 
-@dataclass(frozen=True)
-class TaskInputs:
+class TaskInputs(NamedTuple):
+    """The task's inputs (a NamedTuple: pre-job must not pay for importing dataclasses)."""
+
     command: str = "post-job"
     endpoint: str = DEFENDER_ENDPOINT
     protocol: str = "defender"
-    timeout_seconds: float = 30.0
+    timeout_seconds: float = DEFAULT_TIMEOUT
     fail_on_error: bool = False
 
     @classmethod
@@ -66,13 +66,13 @@ class TaskInputs:
         def get(name: str) -> str:
             return environ.get(f"INPUT_{name.upper()}", "").strip()
 
-        command = get("command") or cls.command
+        command = get("command") or "post-job"
         if command not in ("pre-job", "post-job"):
             raise ConfigError(f"input command={command!r}: use pre-job or post-job")
         return cls(
             command=command,
             endpoint=get("endpoint") or DEFENDER_ENDPOINT,
-            protocol=get("protocol") or cls.protocol,
+            protocol=get("protocol") or "defender",
             timeout_seconds=_timeout(get("timeoutSeconds")),
             fail_on_error=fail_on_error(environ),
         )
@@ -84,7 +84,7 @@ def fail_on_error(environ: Mapping[str, str]) -> bool:
 
 def _timeout(text: str) -> float:
     if not text:
-        return TaskInputs.timeout_seconds
+        return DEFAULT_TIMEOUT
     try:
         value = float(text)
     except ValueError:
@@ -122,9 +122,10 @@ def collection_window(environ: Mapping[str, str], now: datetime) -> CollectionWi
 
 
 def pre_job(log: AgentLog, now: datetime) -> int:
-    from container_mapping.model import format_time
-
-    log.set_variable(START_VARIABLE, format_time(now))
+    # Not model.format_time: pre-job imports nothing it can do without (RFC 3339, UTC, `Z`).
+    log.set_variable(
+        START_VARIABLE, now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    )
     if sys.executable and os.path.isabs(sys.executable):
         log.set_variable(PYTHON_VARIABLE, sys.executable)
     return EXIT_OK
@@ -135,7 +136,7 @@ def post_job(inputs: TaskInputs, environ: Mapping[str, str], log: AgentLog, dead
     from container_mapping.defender.oidc import access_token
 
     log.set_secret(access_token(environ) or "")
-    notes = _CaptureNotes.install()
+    notes = _capture_notes()
     now = datetime.now(timezone.utc)
     report = capture(
         collection_window(environ, now), environ=environ, deadline=_share(deadline, CAPTURE_SHARE)
@@ -143,11 +144,11 @@ def post_job(inputs: TaskInputs, environ: Mapping[str, str], log: AgentLog, dead
     pushed = report.pushed
     if not pushed:
         log.info(f"container-mapping: no image was pushed in this job{_since(report)}")
-        return _notes(log, notes, inputs)
+        return _notes(log, notes)
     sink = make_sink(inputs, environ, log)
     delivery = sink.send(report, deadline)
     log.info(summary(report, delivery.endpoint))
-    return _notes(log, notes, inputs)
+    return _notes(log, notes)
 
 
 def make_sink(inputs: TaskInputs, environ: Mapping[str, str], log: AgentLog) -> Sink:
@@ -213,33 +214,30 @@ def _share(deadline: float, share: float) -> float:
     return now + max(deadline - now, 0.0) * share
 
 
-class _CaptureNotes(logging.Handler):
-    """Collects what the collectors logged as warnings, to report once at the end."""
+def _capture_notes() -> list[str]:
+    """Collect what the collectors log as warnings, to report once at the end."""
+    import logging
 
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
+    messages: list[str] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+    class Notes(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
 
-    @classmethod
-    def install(cls) -> _CaptureNotes:
-        handler = cls()
-        logger = logging.getLogger("container_mapping")
-        logger.addHandler(handler)
-        logger.propagate = False
-        return handler
+    logger = logging.getLogger("container_mapping")
+    logger.addHandler(Notes(logging.WARNING))
+    logger.propagate = False
+    return messages
 
 
-def _notes(log: AgentLog, notes: _CaptureNotes, inputs: TaskInputs) -> int:
-    if not notes.messages:
+def _notes(log: AgentLog, messages: list[str]) -> int:
+    if not messages:
         return EXIT_OK
-    for message in notes.messages:
+    for message in messages:
         log.debug(f"container-mapping: {message}")
-    more = len(notes.messages) - 1
+    more = len(messages) - 1
     extra = f" (and {more} more in the debug log)" if more else ""
-    log.warning(f"container-mapping: {notes.messages[0]}{extra}")
+    log.warning(f"container-mapping: {messages[0]}{extra}")
     return EXIT_OK
 
 
