@@ -37,6 +37,7 @@ DEFENDER_ENDPOINT = (
     "/azuredevops/v1/container-mappings"
 )
 DEFAULT_TIMEOUT = 30.0
+PROTOCOLS = ("defender", "mapping-service")  # the values of sinks.interface.SinkProtocol
 START_VARIABLE = "ContainerMapping.JobStart"
 PYTHON_VARIABLE = "ContainerMapping.Python"
 FALLBACK_WINDOW = timedelta(hours=1)
@@ -69,10 +70,16 @@ class TaskInputs(NamedTuple):
         command = get("command") or "post-job"
         if command not in ("pre-job", "post-job"):
             raise ConfigError(f"input command={command!r}: use pre-job or post-job")
+        protocol = get("protocol") or "defender"
+        if protocol not in PROTOCOLS:
+            raise ConfigError(f"input protocol={protocol!r}: use defender or mapping-service")
+        endpoint = get("endpoint") or DEFENDER_ENDPOINT
+        if not endpoint.lower().startswith(("https://", "http://")):
+            raise ConfigError("input endpoint: give an https:// or http:// URL")
         return cls(
             command=command,
-            endpoint=get("endpoint") or DEFENDER_ENDPOINT,
-            protocol=get("protocol") or "defender",
+            endpoint=endpoint,
+            protocol=protocol,
             timeout_seconds=_timeout(get("timeoutSeconds")),
             fail_on_error=fail_on_error(environ),
         )
@@ -162,7 +169,7 @@ def make_sink(inputs: TaskInputs, environ: Mapping[str, str], log: AgentLog) -> 
         raise ConfigError(
             f"input protocol={inputs.protocol!r}: use defender or mapping-service"
         ) from None
-    http = HttpClient(environ=environ)
+    http = HttpClient(environ=http_environment(environ))
     report_context = _context(environ)
 
     def token(deadline: float | None) -> str:
@@ -171,6 +178,18 @@ def make_sink(inputs: TaskInputs, environ: Mapping[str, str], log: AgentLog) -> 
         return value
 
     return _sink_for(protocol, inputs.endpoint, http, token)
+
+
+def http_environment(environ: Mapping[str, str]) -> Mapping[str, str]:
+    """The agent's proxy (`AGENT_PROXYURL`) as `https_proxy`/`http_proxy`, unless those are set.
+
+    The agent's bypass list (regular expressions) and proxy credentials are not carried over.
+    """
+    proxy = environ.get("AGENT_PROXYURL", "").strip()
+    standard = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
+    if not proxy or any(environ.get(name) for name in standard):
+        return environ
+    return {**environ, "https_proxy": proxy, "http_proxy": proxy}
 
 
 def _sink_for(protocol: SinkProtocol, endpoint: str, http: HttpClient, token: TokenSource) -> Sink:

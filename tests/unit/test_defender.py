@@ -187,3 +187,10 @@ def test_defender_sink_reports_refused_connections() -> None:
     sink = DefenderSink(closed_port_url(), HttpClient(retry=FAST), _token)
     with pytest.raises(SinkError, match="not delivered"):
         sink.send(_report(_record(f"127.0.0.1:5000/app:1@{DIGEST}")), time.monotonic() + 2)
+
+
+def test_protocol_choices_match_the_sink_protocols() -> None:
+    from container_mapping import task
+    from container_mapping.sinks.interface import SinkProtocol
+
+    assert task.PROTOCOLS == tuple(p.value for p in SinkProtocol)

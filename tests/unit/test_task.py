@@ -53,6 +53,8 @@ def test_inputs_from_environment() -> None:
         ("COMMAND", "during-job", "use pre-job or post-job"),
         ("TIMEOUTSECONDS", "soon", "give a number of seconds"),
         ("TIMEOUTSECONDS", "0", "between 1 and 3600"),
+        ("PROTOCOL", "carrier-pigeon", "use defender or mapping-service"),
+        ("ENDPOINT", "ftp://mapping.internal/x", "give an https:// or http:// URL"),
     ],
 )
 def test_bad_inputs(name: str, value: str, message: str) -> None:
@@ -155,3 +157,12 @@ def test_summary() -> None:
     many = task.summary(_report(7), "https://x.example/ingest")
     assert "mapped 7 images: " in many and "r.example/app:4@" in many and "and 2 more" in many
     assert "r.example/app:5@" not in many
+
+
+def test_agent_proxy_is_used_unless_a_standard_proxy_is_set() -> None:
+    agent = {"AGENT_PROXYURL": "http://proxy.corp:8080"}
+    assert task.http_environment(agent)["https_proxy"] == "http://proxy.corp:8080"
+    assert task.http_environment(agent)["http_proxy"] == "http://proxy.corp:8080"
+    own = {**agent, "HTTPS_PROXY": "http://other:3128"}
+    assert task.http_environment(own) == own
+    assert task.http_environment({}) == {}
