@@ -27,9 +27,9 @@ ACCESS_TOKEN_VARIABLES = (
     "SYSTEM_ACCESSTOKEN",
 )
 _FIX_SCOPE = (
-    "check that the organization lets pipelines use their job access token (Project "
-    "settings > Pipelines > Settings: job authorization scope) and that the agent can reach "
-    "Azure DevOps"
+    "check the organization policy 'Third-party application access via OAuth' and the "
+    "pipeline's job authorization scope (Project settings > Pipelines > Settings), and that "
+    "the agent can reach Azure DevOps"
 )
 
 
@@ -98,6 +98,7 @@ class OidcTokenClient:
         from container_mapping.http import TransportError, redact
 
         url = token_url(context)
+        where = f"of {redact(str(context.organization_url))}"
         try:
             response = self.http.request(
                 "POST",
@@ -108,8 +109,10 @@ class OidcTokenClient:
                 retry=self.retry,
             )
         except TransportError as err:
-            raise TokenError(f"the OIDC token route did not answer ({err}); {_FIX_SCOPE}") from err
-        where = redact(url)
+            reason = str(err).removeprefix(f"{redact(url)}: ")
+            raise TokenError(
+                f"the OIDC token route {where} did not answer ({reason}); {_FIX_SCOPE}"
+            ) from err
         if 300 <= response.status < 400:
             raise TokenError(
                 f"the OIDC token route {where} redirected (HTTP {response.status}) instead of "

@@ -147,7 +147,7 @@ TOKEN_FAULTS = {
     "redirect": "redirected (HTTP 302)",
     "401": "refused the job access token (HTTP 401)",
     "500": "answered HTTP 500",
-    "hang": "did not answer",
+    "hang": "did not answer (no answer within",
     "not-json": "without an oidcToken",
 }
 
