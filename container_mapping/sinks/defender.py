@@ -7,22 +7,16 @@ reference was pushed with this digest by this job), so a repeated delivery chang
 from __future__ import annotations
 
 from container_mapping.defender import ingest
-from container_mapping.http import HttpClient
 from container_mapping.model import MappingReport
-from container_mapping.sinks.interface import Delivery, TokenSource, post_json
+from container_mapping.sinks.interface import BearerSink, Delivery, post_json
 
 
-class DefenderSink:
+class DefenderSink(BearerSink):
     name = "defender"
-
-    def __init__(self, endpoint: str, http: HttpClient, token: TokenSource) -> None:
-        self.endpoint = endpoint
-        self.http = http
-        self.token = token
 
     def send(self, report: MappingReport, deadline: float | None) -> Delivery:
         payload = ingest.body(report)
-        headers = {"Authorization": f"Bearer {self.token(deadline)}"}
+        headers = self.bearer(deadline)
         return post_json(
             self.http,
             self.endpoint,

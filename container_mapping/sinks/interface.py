@@ -46,6 +46,18 @@ class Sink(Protocol):
         ...
 
 
+class BearerSink:
+    """What both sinks share: an endpoint, an HTTP client, and the job's token on demand."""
+
+    def __init__(self, endpoint: str, http: HttpClient, token: TokenSource) -> None:
+        self.endpoint = endpoint
+        self.http = http
+        self.token = token
+
+    def bearer(self, deadline: float | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(deadline)}"}
+
+
 def post_json(
     http: HttpClient,
     url: str,

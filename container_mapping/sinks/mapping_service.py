@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 
-from container_mapping.http import NO_RETRY, HttpClient
+from container_mapping.http import NO_RETRY
 from container_mapping.model import MappingReport, PipelineContext
-from container_mapping.sinks.interface import Delivery, TokenSource, post_json
+from container_mapping.sinks.interface import BearerSink, Delivery, post_json
 
 
 def idempotency_key(context: PipelineContext) -> str | None:
@@ -23,16 +23,11 @@ def idempotency_key(context: PipelineContext) -> str | None:
     return hashlib.sha256(seed.encode()).hexdigest()[:40]
 
 
-class MappingServiceSink:
+class MappingServiceSink(BearerSink):
     name = "mapping-service"
 
-    def __init__(self, endpoint: str, http: HttpClient, token: TokenSource) -> None:
-        self.endpoint = endpoint
-        self.http = http
-        self.token = token
-
     def send(self, report: MappingReport, deadline: float | None) -> Delivery:
-        headers = {"Authorization": f"Bearer {self.token(deadline)}"}
+        headers = self.bearer(deadline)
         key = idempotency_key(report.pipeline)
         if key:
             headers["Idempotency-Key"] = key
