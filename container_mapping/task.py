@@ -17,10 +17,11 @@ nothing was pushed. Tokens are masked (`task.setsecret`) before any other line i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
@@ -143,11 +144,13 @@ def post_job(inputs: TaskInputs, environ: Mapping[str, str], log: AgentLog, dead
     from container_mapping.defender.oidc import access_token
 
     log.set_secret(access_token(environ) or "")
-    notes = _capture_notes()
     now = datetime.now(timezone.utc)
-    report = capture(
-        collection_window(environ, now), environ=environ, deadline=_share(deadline, CAPTURE_SHARE)
-    )
+    with _capture_notes() as notes:
+        report = capture(
+            collection_window(environ, now),
+            environ=environ,
+            deadline=_share(deadline, CAPTURE_SHARE),
+        )
     pushed = report.pushed
     if not pushed:
         log.info(f"container-mapping: no image was pushed in this job{_since(report)}")
@@ -233,8 +236,9 @@ def _share(deadline: float, share: float) -> float:
     return now + max(deadline - now, 0.0) * share
 
 
-def _capture_notes() -> list[str]:
-    """Collect what the collectors log as warnings, to report once at the end."""
+@contextlib.contextmanager
+def _capture_notes() -> Iterator[list[str]]:
+    """Collect what the collectors log as warnings meanwhile, to report once at the end."""
     import logging
 
     messages: list[str] = []
@@ -244,9 +248,14 @@ def _capture_notes() -> list[str]:
             messages.append(record.getMessage())
 
     logger = logging.getLogger("container_mapping")
-    logger.addHandler(Notes(logging.WARNING))
+    handler, propagate = Notes(logging.WARNING), logger.propagate
+    logger.addHandler(handler)
     logger.propagate = False
-    return messages
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _notes(log: AgentLog, messages: list[str]) -> int:

@@ -166,3 +166,12 @@ def test_agent_proxy_is_used_unless_a_standard_proxy_is_set() -> None:
     own = {**agent, "HTTPS_PROXY": "http://other:3128"}
     assert task.http_environment(own) == own
     assert task.http_environment({}) == {}
+
+
+def test_post_job_leaves_the_package_logger_as_it_found_it(tmp_path: Path) -> None:
+    import logging
+
+    logger = logging.getLogger("container_mapping")
+    before = (list(logger.handlers), logger.propagate)
+    _run({"DOCKER_HOST": f"unix://{tmp_path}/nothing.sock"})
+    assert (list(logger.handlers), logger.propagate) == before
