@@ -12,7 +12,9 @@ The step never breaks a build: whatever happens ends in at most one warning and 
 the `failOnError` input asks for one error, a failed task and exit 3. Exit codes: 0 done (or a
 fault reported as a warning), 3 a fault reported as an error (failOnError); anything else is a
 crash the shim reports. Output is quiet: one summary line, or one informational line when
-nothing was pushed. Tokens are masked (`task.setsecret`) before any other line is printed.
+nothing was pushed, or when the agent has no Docker engine at all (no DOCKER_HOST or context,
+nothing at the default socket: a job without Docker is not a fault). Tokens are masked
+(`task.setsecret`) before any other line is printed.
 """
 
 from __future__ import annotations

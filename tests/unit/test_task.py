@@ -73,6 +73,10 @@ def test_window_falls_back_to_pipeline_start_then_one_hour() -> None:
         2026, 11, 27, 7, 59, 59, tzinfo=timezone.utc
     )
     assert task.collection_window({}, NOW).since == NOW - task.FALLBACK_WINDOW
+    eastern = {"SYSTEM_PIPELINESTARTTIME": "2026-11-27 04:30:00-05:00"}  # as the agent sets it
+    assert task.collection_window(eastern, NOW).since == datetime(
+        2026, 11, 27, 9, 29, 59, tzinfo=timezone.utc
+    )
     garbage = {"CONTAINERMAPPING_JOBSTART": "yesterday-ish"}
     assert task.collection_window(garbage, NOW).since == NOW - task.FALLBACK_WINDOW
 
