@@ -281,11 +281,22 @@ def report_fault(log: AgentLog, message: str, fail: bool) -> int:
     return EXIT_OK
 
 
-def _no_engine_here(err: EngineUnavailable, environ: Mapping[str, str]) -> bool:
-    """No engine configured and none at the default address: a job without Docker."""
+def no_engine_here(
+    err: EngineUnavailable, environ: Mapping[str, str], platform: str = sys.platform
+) -> str | None:
+    """Why there is nothing to map when no engine is configured, or `None` for a real fault.
+
+    Not configured (no DOCKER_HOST, no context) and nothing at the default socket: a job
+    without Docker. On Windows the default is the engine's named pipe, which this tool does not
+    speak yet: saying so on every Windows job as a warning would be noise.
+    """
     if environ.get("DOCKER_HOST") or environ.get("DOCKER_CONTEXT"):
-        return False
-    return isinstance(err.__cause__, (FileNotFoundError, ConnectionRefusedError))
+        return None
+    if platform == "win32":
+        return "the Docker engine's named pipe is not supported yet, nothing mapped on Windows"
+    if isinstance(err.__cause__, (FileNotFoundError, ConnectionRefusedError)):
+        return "no Docker engine on this agent, nothing to map"
+    return None
 
 
 def run(environ: Mapping[str, str], log: AgentLog) -> int:
@@ -299,8 +310,9 @@ def run(environ: Mapping[str, str], log: AgentLog) -> int:
             return pre_job(log, now)
         return post_job(inputs, environ, log, deadline_from(environ, inputs.timeout_seconds))
     except EngineUnavailable as err:
-        if _no_engine_here(err, environ) and not fail:
-            log.info("container-mapping: no Docker engine on this agent, nothing to map")
+        why = no_engine_here(err, environ)
+        if why and not fail:
+            log.info(f"container-mapping: {why}")
             return EXIT_OK
         return report_fault(log, f"container-mapping: {err}", fail)
     except Error as err:

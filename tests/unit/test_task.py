@@ -12,7 +12,7 @@ import pytest
 
 from container_mapping import task
 from container_mapping.agent import AgentLog
-from container_mapping.errors import ConfigError
+from container_mapping.errors import ConfigError, EngineUnavailable
 from container_mapping.model import CollectionWindow, ImageRecord, MappingReport, PipelineContext
 from container_mapping.reference import ImageReference
 from tests.e2e.shim import Run
@@ -179,3 +179,18 @@ def test_post_job_leaves_the_package_logger_as_it_found_it(tmp_path: Path) -> No
     before = (list(logger.handlers), logger.propagate)
     _run({"DOCKER_HOST": f"unix://{tmp_path}/nothing.sock"})
     assert (list(logger.handlers), logger.propagate) == before
+
+
+def test_no_engine_here_is_not_a_fault_only_where_nothing_was_configured() -> None:
+    missing = EngineUnavailable("no engine")
+    missing.__cause__ = FileNotFoundError(2, "No such file or directory")
+    hanging = EngineUnavailable("no answer")
+    hanging.__cause__ = TimeoutError()
+    assert (
+        task.no_engine_here(missing, {}, "linux")
+        == "no Docker engine on this agent, nothing to map"
+    )
+    assert task.no_engine_here(missing, {"DOCKER_HOST": "unix:///x"}, "linux") is None
+    assert task.no_engine_here(hanging, {}, "linux") is None
+    assert "named pipe" in str(task.no_engine_here(hanging, {}, "win32"))
+    assert task.no_engine_here(hanging, {"DOCKER_CONTEXT": "remote"}, "win32") is None
