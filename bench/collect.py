@@ -10,14 +10,11 @@ The other images are distinct (one config each, one shared layer) and loaded in 
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import time
 import uuid
 from datetime import datetime, timezone
@@ -27,45 +24,10 @@ import docker
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.integration.images import build, push  # noqa: E402
+from tests.integration.images import LABEL, build, image_archive, push  # noqa: E402
 
 RUNS = 9
 SIZES = (0, 300, 3000)
-LABEL = "container-mapping.bench"
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
-
-
-def image_archive(start: int, count: int, run: str) -> bytes:
-    """A `docker load` archive of `count` distinct images sharing one one-file layer."""
-    layer_buffer = io.BytesIO()
-    with tarfile.open(fileobj=layer_buffer, mode="w") as layer:
-        _add(layer, "payload", b"bench\n")
-    layer_bytes = layer_buffer.getvalue()
-    diff_id = "sha256:" + hashlib.sha256(layer_bytes).hexdigest()
-    manifest = []
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        _add(tar, "layer/layer.tar", layer_bytes)
-        for index in range(start, start + count):
-            config = json.dumps(
-                {
-                    "architecture": "amd64",
-                    "os": "linux",
-                    "created": "2026-01-01T00:00:00Z",
-                    "config": {"Labels": {LABEL: run, "index": str(index)}},
-                    "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-                }
-            ).encode()
-            name = hashlib.sha256(config).hexdigest() + ".json"
-            _add(tar, name, config)
-            manifest.append({"Config": name, "RepoTags": [f"bench/other-{run}:{index}"], "Layers": ["layer/layer.tar"]})
-        _add(tar, "manifest.json", json.dumps(manifest).encode())
-    return out.getvalue()
 
 
 def timed_collect(since: str) -> float:
@@ -73,7 +35,10 @@ def timed_collect(since: str) -> float:
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "container_mapping", "collect", "--since", since, "--json"],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:

@@ -33,10 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 import docker  # type: ignore[import-untyped]  # noqa: E402
 
-from bench.collect import LABEL, image_archive  # noqa: E402
 from tests.e2e.shim import SHIM, pipeline_env, pre_job  # noqa: E402
 from tests.e2e.stubs import AzureStub  # noqa: E402
-from tests.integration.images import build, push  # noqa: E402
+from tests.integration.images import LABEL, build, image_archive, push  # noqa: E402  # noqa: E402
 
 RUNS = 11
 SIZES = (300, 3000)

@@ -8,6 +8,8 @@ need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v curl >/dev/null || need+=(curl)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 command -v podman >/dev/null || need+=(podman)
 command -v buildah >/dev/null || need+=(buildah)
 if [ ${#need[@]} -gt 0 ]; then

@@ -31,7 +31,7 @@ LABEL = "container-mapping.bench"
 def crowded_engine(docker_host: str) -> Iterator[Any]:
     import docker  # type: ignore[import-untyped]
 
-    from bench.collect import image_archive
+    from tests.integration.images import image_archive
 
     client = docker.DockerClient(base_url=docker_host, timeout=900)
     run = f"e2e-{uuid.uuid4().hex[:8]}"

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import tarfile
 import uuid
 from typing import Any
 
+#: Every image `image_archive` makes has this label, valued with a run id, to delete them by.
+LABEL = "container-mapping.bench"
 
-def build(client: Any, tag: str, content: str | None = None, labels: dict[str, str] | None = None) -> str:
+
+def build(
+    client: Any, tag: str, content: str | None = None, labels: dict[str, str] | None = None
+) -> str:
     """Build a one-file scratch image tagged `tag`; return its image id."""
     dockerfile = "FROM scratch\nCOPY payload /payload\n"
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in (("Dockerfile", dockerfile), ("payload", content or uuid.uuid4().hex)):
-            raw = data.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(raw)
-            tar.addfile(info, io.BytesIO(raw))
+        _add_file(tar, "Dockerfile", dockerfile.encode())
+        _add_file(tar, "payload", (content or uuid.uuid4().hex).encode())
     buffer.seek(0)
-    image, _ = client.images.build(fileobj=buffer, custom_context=True, tag=tag, labels=labels or {}, rm=True)
+    image, _ = client.images.build(
+        fileobj=buffer, custom_context=True, tag=tag, labels=labels or {}, rm=True
+    )
     return str(image.id)
 
 
@@ -34,3 +40,38 @@ def push(client: Any, reference: str) -> str:
     if digest is None:
         raise RuntimeError(f"push of {reference} reported no digest")
     return str(digest)
+
+
+def _add_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def image_archive(start: int, count: int, run: str) -> bytes:
+    """A `docker load` archive of `count` distinct images sharing one one-file layer."""
+    layer_buffer = io.BytesIO()
+    with tarfile.open(fileobj=layer_buffer, mode="w") as layer:
+        _add_file(layer, "payload", b"bench\n")
+    layer_bytes = layer_buffer.getvalue()
+    diff_id = "sha256:" + hashlib.sha256(layer_bytes).hexdigest()
+    manifest = []
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        _add_file(tar, "layer/layer.tar", layer_bytes)
+        for index in range(start, start + count):
+            config = json.dumps(
+                {
+                    "architecture": "amd64",
+                    "os": "linux",
+                    "created": "2026-01-01T00:00:00Z",
+                    "config": {"Labels": {LABEL: run, "index": str(index)}},
+                    "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                }
+            ).encode()
+            name = hashlib.sha256(config).hexdigest() + ".json"
+            _add_file(tar, name, config)
+            tags = [f"bench/other-{run}:{index}"]
+            manifest.append({"Config": name, "RepoTags": tags, "Layers": ["layer/layer.tar"]})
+        _add_file(tar, "manifest.json", json.dumps(manifest).encode())
+    return out.getvalue()
