@@ -28,7 +28,7 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 def _require(name: str) -> str:
     value = os.environ.get(name, "")
     if not value:
-        message = f"{name} is not set: run `eval \"$(scripts/services.sh start)\"` first"
+        message = f'{name} is not set: run `eval "$(scripts/services.sh start)"` first'
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

@@ -39,11 +39,17 @@ REPO = "https://dev.azure.com/contoso/Payments/_git/payments"
         ),
         ({"org.opencontainers.image.revision": COMMIT.upper()}, Attribution.MATCH),
         (
-            {"org.opencontainers.image.revision": OTHER_COMMIT, "org.opencontainers.image.source": REPO + ".git"},
+            {
+                "org.opencontainers.image.revision": OTHER_COMMIT,
+                "org.opencontainers.image.source": REPO + ".git",
+            },
             Attribution.OTHER_RUN,
         ),
         (
-            {"org.opencontainers.image.revision": OTHER_COMMIT, "org.opencontainers.image.source": "https://github.com/x/y"},
+            {
+                "org.opencontainers.image.revision": OTHER_COMMIT,
+                "org.opencontainers.image.source": "https://github.com/x/y",
+            },
             Attribution.UNKNOWN,
         ),
         ({"com.azure.dev.image.build.sourceversion": COMMIT}, Attribution.MATCH),

@@ -15,7 +15,9 @@ from container_mapping.errors import ConfigError, EngineUnavailable
 def _write_context(config_dir: Path, name: str, host: str, current: bool = True) -> None:
     meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest()
     meta.mkdir(parents=True)
-    (meta / "meta.json").write_text(json.dumps({"Name": name, "Endpoints": {"docker": {"Host": host}}}))
+    (meta / "meta.json").write_text(
+        json.dumps({"Name": name, "Endpoints": {"docker": {"Host": host}}})
+    )
     if current:
         (config_dir / "config.json").write_text(json.dumps({"currentContext": name}))
 
@@ -35,7 +37,10 @@ def test_current_context_from_config(tmp_path: Path) -> None:
 def test_docker_context_variable_beats_the_config(tmp_path: Path) -> None:
     _write_context(tmp_path, "a", "unix:///a.sock")
     _write_context(tmp_path, "b", "unix:///b.sock", current=False)
-    assert resolve_address({"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "b"}).url == "unix:///b.sock"
+    assert (
+        resolve_address({"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "b"}).url
+        == "unix:///b.sock"
+    )
 
 
 def test_default_context_is_the_default_socket(tmp_path: Path) -> None:

@@ -31,9 +31,16 @@ DIGEST = "sha256:" + "ab" * 32
         ("Registry.Example/app", "Registry.Example", "app", None, None),
     ],
 )
-def test_parses_and_normalises(text: str, registry: str, repository: str, tag: str | None, digest: str | None) -> None:
+def test_parses_and_normalises(
+    text: str, registry: str, repository: str, tag: str | None, digest: str | None
+) -> None:
     ref = ImageReference.parse(text)
-    assert (ref.registry, ref.repository, ref.tag, ref.digest) == (registry, repository, tag, digest)
+    assert (ref.registry, ref.repository, ref.tag, ref.digest) == (
+        registry,
+        repository,
+        tag,
+        digest,
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,13 +73,17 @@ def test_familiar_name_is_what_docker_prints() -> None:
 
 
 _component = st.from_regex(r"[a-z0-9]{1,6}(?:[._-][a-z0-9]{1,6}){0,2}", fullmatch=True)
-_registry = st.sampled_from(["docker.io", "localhost:5000", "myacr.azurecr.io", "127.0.0.1:5000", "ghcr.io"])
+_registry = st.sampled_from(
+    ["docker.io", "localhost:5000", "myacr.azurecr.io", "127.0.0.1:5000", "ghcr.io"]
+)
 _tag = st.none() | st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
 _digest = st.none() | st.from_regex(r"sha256:[a-f0-9]{64}", fullmatch=True)
 
 
 @given(_registry, st.lists(_component, min_size=1, max_size=3), _tag, _digest)
-def test_round_trips_through_text(registry: str, path: list[str], tag: str | None, digest: str | None) -> None:
+def test_round_trips_through_text(
+    registry: str, path: list[str], tag: str | None, digest: str | None
+) -> None:
     repository = "/".join(path)
     if registry == "docker.io" and "/" not in repository:
         repository = "library/" + repository

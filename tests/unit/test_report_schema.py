@@ -42,7 +42,9 @@ def _report() -> MappingReport:
         note="the registry holds another digest",
     )
     built = ImageRecord(ImageReference.parse("app:dev"), "sha256:" + "4" * 64, pushed=False)
-    other = ImageRecord(ImageReference.parse("app:x"), "sha256:" + "5" * 64, True, attribution=Attribution.OTHER_RUN)
+    other = ImageRecord(
+        ImageReference.parse("app:x"), "sha256:" + "5" * 64, True, attribution=Attribution.OTHER_RUN
+    )
     return MappingReport(
         window=CollectionWindow(T0, T0 + timedelta(minutes=3)),
         pipeline=from_environment(AGENT_ENV),

@@ -17,7 +17,13 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
 @pytest.mark.parametrize(
     ("text", "delta"),
-    [("90s", timedelta(seconds=90)), ("10m", timedelta(minutes=10)), ("1h30m", timedelta(minutes=90)), ("2d", timedelta(days=2)), ("0.5s", timedelta(seconds=0.5))],
+    [
+        ("90s", timedelta(seconds=90)),
+        ("10m", timedelta(minutes=10)),
+        ("1h30m", timedelta(minutes=90)),
+        ("2d", timedelta(days=2)),
+        ("0.5s", timedelta(seconds=0.5)),
+    ],
 )
 def test_durations(text: str, delta: timedelta) -> None:
     assert parse_duration(text) == delta
@@ -31,12 +37,22 @@ def test_bad_durations_are_refused(text: str) -> None:
 
 
 def test_rfc3339_with_docker_nanoseconds_and_offsets() -> None:
-    assert parse_time("2026-11-27T09:20:59.065314807Z") == datetime(2026, 11, 27, 9, 20, 59, 65314, tzinfo=timezone.utc)
-    assert parse_moment("2026-11-27T10:00:00+01:00", NOW) == datetime(2026, 11, 27, 9, tzinfo=timezone.utc)
+    assert parse_time("2026-11-27T09:20:59.065314807Z") == datetime(
+        2026, 11, 27, 9, 20, 59, 65314, tzinfo=timezone.utc
+    )
+    assert parse_moment("2026-11-27T10:00:00+01:00", NOW) == datetime(
+        2026, 11, 27, 9, tzinfo=timezone.utc
+    )
     with pytest.raises(ConfigError, match="offset"):
         parse_time("2026-11-27T10:00:00")
 
 
-@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(timezone.utc)))
+@given(
+    st.datetimes(
+        min_value=datetime(1971, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.just(timezone.utc),
+    )
+)
 def test_format_and_parse_round_trip(moment: datetime) -> None:
     assert parse_time(format_time(moment)) == moment
