@@ -15,7 +15,6 @@ import os
 import socket
 import subprocess
 import tarfile
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -24,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ import pytest
 from container_mapping.model import ImageRecord, Verification
 from container_mapping.reference import ImageReference
 from container_mapping.registry import RegistryClient, verify_records
+from tests.servers import serve
 
 pytestmark = pytest.mark.docker
 
@@ -261,14 +261,9 @@ def token_service() -> Iterator[TokenService]:
     key, der, _ = _self_signed()
     service = TokenService(key, der)
     handler = type("Handler", (_TokenHandler,), {"service": service})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    service.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield service
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve(handler) as server:
+        service.port = server.server_address[1]
+        yield service
 
 
 @pytest.fixture

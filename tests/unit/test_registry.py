@@ -11,11 +11,10 @@ import base64
 import hashlib
 import json
 import stat
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -38,6 +37,7 @@ from container_mapping.registry import (
     uses_plain_http,
     verify_records,
 )
+from tests.servers import serve
 
 IMAGE_ID = "sha256:" + "1" * 64
 OTHER_DIGEST = "sha256:" + "2" * 64
@@ -186,14 +186,9 @@ class _Handler(BaseHTTPRequestHandler):
 def fake() -> Iterator[FakeRegistry]:
     state = FakeRegistry()
     handler = type("Handler", (_Handler,), {"state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve(handler) as server:
+        state.port = server.server_address[1]
+        yield state
 
 
 @pytest.fixture
