@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from container_mapping.credentials import Credentials, DockerCredentials
 from container_mapping.errors import RegistryError
 from container_mapping.http import NO_RETRY, HttpClient
 from container_mapping.model import ImageRecord, Verification
@@ -29,8 +30,6 @@ from container_mapping.registry import (
     INSECURE_ENV,
     MANIFEST_TYPES,
     Challenge,
-    Credentials,
-    DockerCredentials,
     RegistryClient,
     base_url,
     parse_challenges,
