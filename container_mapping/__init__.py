@@ -5,3 +5,4 @@ pipeline, and its start-up time is the product.
 """
 
 __version__ = "0.1.0"
+USER_AGENT = f"container-mapping/{__version__}"

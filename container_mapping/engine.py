@@ -14,7 +14,6 @@ caller's budget.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import socket
 import sys
@@ -23,10 +22,13 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from container_mapping import USER_AGENT
 from container_mapping.errors import ConfigError, EngineError, EngineUnavailable
-from container_mapping.http import default_user_agent, read_body
+
+if TYPE_CHECKING:
+    import ssl
 
 DEFAULT_UNIX_SOCKET = "unix:///var/run/docker.sock"
 DEFAULT_WINDOWS_PIPE = "npipe:////./pipe/docker_engine"
@@ -89,22 +91,6 @@ def _context_address(config_dir: Path, name: str) -> EngineAddress:
         cert_path=str(tls_dir) if tls_dir.is_dir() else None,
         origin=f"context {name}",
     )
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 class Engine:
@@ -170,46 +156,53 @@ class Engine:
             ) from err
 
     def _request(self, path: str, query: Mapping[str, str] | None = None) -> bytes:
-        url = path + ("?" + urllib.parse.urlencode(query) if query else "")
+        target = path + ("?" + urllib.parse.urlencode(query) if query else "")
         timeout = self._time_left()
-        conn = self._connection(timeout)
         try:
-            conn.request("GET", url, headers={"Host": "docker", "User-Agent": default_user_agent()})
-            response = conn.getresponse()
-            body = read_body(response, self._deadline)
+            with self._connect(timeout) as sock:
+                sock.sendall(
+                    f"GET {target} HTTP/1.1\r\nHost: docker\r\nUser-Agent: {USER_AGENT}\r\n"
+                    "Connection: close\r\n\r\n".encode()
+                )
+                status, body = _read_response(sock, self._deadline)
         except (FileNotFoundError, ConnectionRefusedError) as err:
             raise EngineUnavailable(self._unavailable(str(err.strerror or err))) from err
         except (socket.timeout, TimeoutError) as err:
             raise EngineUnavailable(self._unavailable(f"no answer within {timeout:.1f}s")) from err
-        except (OSError, http.client.HTTPException) as err:
+        except OSError as err:
             raise EngineUnavailable(self._unavailable(str(err) or type(err).__name__)) from err
-        finally:
-            conn.close()
-        if response.status >= 400:
+        if status >= 400:
             raise EngineError(
-                f"the engine answered {path} with HTTP {response.status}: {_message(body)}",
-                status_code=response.status,
+                f"the engine answered {path} with HTTP {status}: {_message(body)}",
+                status_code=status,
             )
         return body
 
-    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+    def _connect(self, timeout: float) -> socket.socket:
         scheme, _, rest = self.address.url.partition("://")
         if scheme == "unix":
-            return _UnixConnection(rest if rest.startswith("/") else "/" + rest, timeout)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(rest if rest.startswith("/") else "/" + rest)
+            except OSError:
+                sock.close()
+                raise
+            return sock
         if scheme in ("tcp", "http", "https"):
             parsed = urllib.parse.urlsplit("//" + rest)
-            host, port = parsed.hostname or "localhost", parsed.port
-            if self.address.tls_verify or scheme == "https" or self.address.cert_path:
-                return http.client.HTTPSConnection(
-                    host, port or 2376, timeout=timeout, context=self._tls_context()
-                )
-            return http.client.HTTPConnection(host, port or 2375, timeout=timeout)
+            host = parsed.hostname or "localhost"
+            tls = self.address.tls_verify or scheme == "https" or bool(self.address.cert_path)
+            sock = socket.create_connection((host, parsed.port or (2376 if tls else 2375)), timeout)
+            if tls:
+                return self._tls_context().wrap_socket(sock, server_hostname=host)
+            return sock
         raise EngineUnavailable(
             f"engine address {self.address.url} ({self.address.origin}) uses {scheme}://, "
             "which this tool does not speak; expose the engine on unix:// or tcp://"
         )
 
-    def _tls_context(self) -> Any:
+    def _tls_context(self) -> ssl.SSLContext:
         import ssl
 
         cert_dir = Path(self.address.cert_path or Path.home() / ".docker")
@@ -235,6 +228,77 @@ class Engine:
             f"no Docker engine reachable at {self.address.url} ({self.address.origin}): {why}. "
             "Start the engine, or point DOCKER_HOST at it"
         )
+
+
+class _Reader:
+    """Reads an HTTP/1.1 answer off a socket, never past the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float | None) -> None:
+        self._sock, self._deadline = sock, deadline
+        self._buffer = bytearray()
+
+    def _fill(self) -> bool:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise TimeoutError("deadline passed while reading the engine's answer")
+        chunk = self._sock.recv(65536)
+        self._buffer += chunk
+        return bool(chunk)
+
+    def line(self) -> bytes:
+        while (end := self._buffer.find(b"\r\n")) < 0:
+            if not self._fill():
+                raise EngineError("the engine closed the connection in the middle of an answer")
+        data = bytes(self._buffer[:end])
+        del self._buffer[: end + 2]
+        return data
+
+    def exactly(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            if not self._fill():
+                raise EngineError("the engine closed the connection in the middle of an answer")
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def rest(self) -> bytes:
+        while self._fill():
+            pass
+        return bytes(self._buffer)
+
+
+def _read_response(sock: socket.socket, deadline: float | None) -> tuple[int, bytes]:
+    """Status and body of one answer: chunked, with a length, or up to the connection's end."""
+    reader = _Reader(sock, deadline)
+    status_line = reader.line().split(b" ", 2)
+    if (
+        len(status_line) < 2
+        or not status_line[0].startswith(b"HTTP/")
+        or not status_line[1].isdigit()
+    ):
+        raise EngineError("the engine's answer is not HTTP")
+    headers = {}
+    while header := reader.line():
+        name, _, value = header.partition(b":")
+        headers[name.strip().lower()] = value.strip().lower()
+    if b"chunked" in headers.get(b"transfer-encoding", b""):
+        return int(status_line[1]), _read_chunks(reader)
+    if headers.get(b"content-length", b"").isdigit():
+        return int(status_line[1]), reader.exactly(int(headers[b"content-length"]))
+    return int(status_line[1]), reader.rest()
+
+
+def _read_chunks(reader: _Reader) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        size_text = reader.line().split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError as err:
+            raise EngineError("the engine sent a malformed chunked answer") from err
+        if size == 0:
+            return b"".join(chunks)
+        chunks.append(reader.exactly(size))
+        reader.line()
 
 
 def _json_stream(body: bytes) -> Iterator[dict[str, Any]]:

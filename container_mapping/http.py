@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from container_mapping import USER_AGENT
 from container_mapping.errors import ApiError
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -109,7 +110,7 @@ class HttpClient:
     ) -> None:
         self.timeout = timeout
         self.retry = retry
-        self.user_agent = user_agent or default_user_agent()
+        self.user_agent = user_agent or USER_AGENT
         self._environ = os.environ if environ is None else environ
 
     def request(
@@ -228,9 +229,3 @@ def read_body(response: http.client.HTTPResponse, deadline: float | None) -> byt
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
-
-
-def default_user_agent() -> str:
-    from container_mapping import __version__
-
-    return f"container-mapping/{__version__}"
