@@ -86,16 +86,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     collect.set_defaults(handler=_collect)
 
-    from container_mapping import packaging
-
     package = commands.add_parser(
         "package",
         help="build the Azure DevOps extension (.vsix) with the pinned tfx-cli",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    packaging.add_arguments(package)
-    package.set_defaults(handler=packaging.run)
+    package.add_argument(
+        "--output", metavar="DIR", default=_env("OUTPUT", "dist"),
+        help="directory to write the .vsix to [$CONTAINER_MAPPING_OUTPUT; default: dist]",
+    )  # fmt: skip
+    package.add_argument(
+        "--publisher", metavar="P", default=_env("PUBLISHER"),
+        help="publisher [$CONTAINER_MAPPING_PUBLISHER; default: vss-extension.json's]",
+    )  # fmt: skip
+    package.add_argument(
+        "--extension-id", metavar="ID", default=_env("EXTENSION_ID"),
+        help="extension id [$CONTAINER_MAPPING_EXTENSION_ID; default: vss-extension.json's]",
+    )  # fmt: skip
+    package.add_argument(
+        "--version", metavar="V", dest="extension_version", default=_env("EXTENSION_VERSION"),
+        help="extension version MAJOR.MINOR.PATCH [$CONTAINER_MAPPING_EXTENSION_VERSION; "
+        f"default: the package's, {__version__}]",
+    )  # fmt: skip
+    package.set_defaults(handler=_package)
     return parser
 
 
@@ -121,6 +135,12 @@ def _collect(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(table(report))
     return EXIT_OK
+
+
+def _package(args: argparse.Namespace) -> int:
+    from container_mapping import packaging
+
+    return packaging.run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

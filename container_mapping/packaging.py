@@ -336,29 +336,6 @@ def build_vsix(
     return output
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `package` subcommand's flags; each has an environment-variable default."""
-    env = os.environ.get
-    parser.add_argument(
-        "--output", metavar="DIR", default=env("CONTAINER_MAPPING_OUTPUT", "dist"),
-        help="directory to write the .vsix to (env CONTAINER_MAPPING_OUTPUT; default: dist)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--publisher", metavar="P", default=env("CONTAINER_MAPPING_PUBLISHER"),
-        help="publisher (env CONTAINER_MAPPING_PUBLISHER; default: vss-extension.json's)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--extension-id", metavar="ID", default=env("CONTAINER_MAPPING_EXTENSION_ID"),
-        help="extension id (env CONTAINER_MAPPING_EXTENSION_ID; default: vss-extension.json's)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--version", metavar="V", dest="extension_version",
-        default=env("CONTAINER_MAPPING_EXTENSION_VERSION"),
-        help=f"extension version MAJOR.MINOR.PATCH (env CONTAINER_MAPPING_EXTENSION_VERSION; "
-        f"default: the package's, {__version__})",
-    )  # fmt: skip
-
-
 def run(args: argparse.Namespace) -> int:
     """Build the .vsix; print its path and size to stdout. Raises PackagingError (an Error)."""
     path = build_vsix(args.output, args.publisher, args.extension_id, args.extension_version)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from container_mapping import packaging
+from container_mapping.cli import build_parser
 from container_mapping.errors import ConfigError
 
 
@@ -128,9 +128,7 @@ def test_normalised_zip_depends_only_on_contents(tmp_path: Path) -> None:
 def test_flags_take_environment_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONTAINER_MAPPING_PUBLISHER", "from-env")
     monkeypatch.setenv("CONTAINER_MAPPING_EXTENSION_VERSION", "1.2.3")
-    parser = argparse.ArgumentParser()
-    packaging.add_arguments(parser)
-    args = parser.parse_args(["--extension-id", "from-flag"])
+    args = build_parser().parse_args(["package", "--extension-id", "from-flag"])
     assert (args.publisher, args.extension_id, args.extension_version, args.output) == (
         "from-env",
         "from-flag",
