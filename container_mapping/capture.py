@@ -43,11 +43,11 @@ def capture(
         for warning in collection.warnings:
             logger.warning("%s", warning)
     records = [_attributed(r, context) for c in found for r in c.records]
-    records = _settle_digests(records, environ, verify, deadline)
+    ours = [r for r in records if r.attribution is not Attribution.OTHER_RUN]
     return MappingReport(
         window=window,
         pipeline=context,
-        images=tuple(r for r in records if r.attribution is not Attribution.OTHER_RUN),
+        images=tuple(_settle_digests(ours, environ, verify, deadline)),
         skipped=tuple(r for r in records if r.attribution is Attribution.OTHER_RUN),
         engine_version=_engine_version(found),
     )
