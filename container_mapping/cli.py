@@ -12,9 +12,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from container_mapping import __version__
-from container_mapping.errors import EngineUnavailable, Error
+from container_mapping.errors import ConfigError, EngineUnavailable, Error
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -48,11 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics to stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    collect = commands.add_parser(
+    collect = _subcommand(
+        commands,
         "collect",
-        help="list the images pushed (and built) in a time window, with exact digests",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "list the images pushed (and built) in a time window, with exact digests",
     )
     collect.add_argument(
         "--since",
@@ -80,17 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     collect.add_argument(
         "--timeout",
-        type=float,
-        default=float(_env("TIMEOUT", "60") or 60),
+        type=float,  # argparse applies it to a string default too: a bad value is a usage error
+        default=_env("TIMEOUT", "60"),
         help="give up after this many seconds [$CONTAINER_MAPPING_TIMEOUT]",
     )
     collect.set_defaults(handler=_collect)
 
-    package = commands.add_parser(
-        "package",
-        help="build the Azure DevOps extension (.vsix) with the pinned tfx-cli",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    package = _subcommand(
+        commands, "package", "build the Azure DevOps extension (.vsix) with the pinned tfx-cli"
     )
     package.add_argument(
         "--output", metavar="DIR", default=_env("OUTPUT", "dist"),
@@ -110,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"default: the package's, {__version__}]",
     )  # fmt: skip
     package.set_defaults(handler=_package)
+    return parser
+
+
+def _subcommand(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help_text, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     return parser
 
 
@@ -158,13 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_NO_ENGINE
     except Error as err:
         print(f"container-mapping: error: {err}", file=sys.stderr)
-        return EXIT_USAGE if _is_usage(err) else EXIT_ERROR
-
-
-def _is_usage(err: Error) -> bool:
-    from container_mapping.errors import ConfigError
-
-    return isinstance(err, ConfigError)
+        return EXIT_USAGE if isinstance(err, ConfigError) else EXIT_ERROR
 
 
 if __name__ == "__main__":

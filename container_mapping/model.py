@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from container_mapping import __version__
 from container_mapping.errors import ConfigError
 from container_mapping.reference import ImageReference, check_digest
 
@@ -212,7 +213,7 @@ class MappingReport:
     skipped: tuple[ImageRecord, ...] = ()
     engine_version: str | None = None
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    tool_version: str = field(default_factory=lambda: _version())
+    tool_version: str = __version__
 
     @property
     def pushed(self) -> tuple[ImageRecord, ...]:
@@ -256,9 +257,3 @@ class MappingReport:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
-
-
-def _version() -> str:
-    from container_mapping import __version__
-
-    return __version__
