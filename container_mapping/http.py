@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import io
 import json as jsonlib
 import os
 import socket
@@ -26,6 +27,9 @@ from container_mapping import USER_AGENT
 from container_mapping.errors import ApiError
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+#: What one answer's body may hold unless the caller says otherwise: the largest answer we read
+#: (a manifest index, a token, an error page) with a wide margin. Past it the body is cut.
+MAX_BODY = 1024 * 1024
 
 
 class TransportError(ApiError):
@@ -38,8 +42,15 @@ class Response:
     headers: Mapping[str, str]  # keys in lower case
     body: bytes
     url: str
+    truncated: bool = False  # the body was cut at the size limit
 
     def json(self) -> Any:
+        if self.truncated:
+            raise ApiError(
+                f"{redact(self.url)} answered HTTP {self.status} with a body larger than "
+                f"{len(self.body)} bytes, which is more than any real answer",
+                self.status,
+            )
         try:
             return jsonlib.loads(self.body)
         except ValueError as err:
@@ -89,12 +100,20 @@ def retry_after(value: str | None) -> float | None:
 
 
 def redact(url: str) -> str:
-    """A URL fit for a message: no user-info, no query, no fragment."""
+    """A URL fit for a message: no user-info, no query, no fragment; `<invalid URL>` if unparsable."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    except ValueError:
+        return "<invalid URL>"
+
+
+def without_userinfo(url: str) -> str:
+    """The URL as it may travel in a request line: its user-info removed, the rest kept."""
     parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
 
 
 class HttpClient:
@@ -123,8 +142,12 @@ class HttpClient:
         json: Any = None,
         deadline: float | None = None,
         retry: RetryPolicy | None = None,
+        max_body: int = MAX_BODY,
     ) -> Response:
-        """Send, retrying per policy; return the last answer, or raise `TransportError`."""
+        """Send, retrying per policy; return the last answer, or raise `TransportError`.
+
+        The answer's body is read up to `max_body` bytes (`Response.truncated` says it was cut).
+        """
         policy = retry or self.retry
         all_headers = {"User-Agent": self.user_agent, "Accept-Encoding": "identity"}
         if json is not None:
@@ -135,7 +158,7 @@ class HttpClient:
         for attempt in range(policy.attempts):
             response: Response | None = None
             try:
-                response = self._send_once(method, url, all_headers, body, deadline)
+                response = self._send_once(method, url, all_headers, body, deadline, max_body)
                 if response.status not in policy.statuses:
                     return response
             except TransportError as err:
@@ -157,32 +180,37 @@ class HttpClient:
         headers: Mapping[str, str],
         body: bytes | None,
         deadline: float | None,
+        max_body: int,
     ) -> Response:
         timeout = self.timeout
         if deadline is not None:
             timeout = min(timeout, deadline - time.monotonic())
             if timeout <= 0:
                 raise TransportError(f"{redact(url)}: the time budget ran out before sending")
-        parts = urllib.parse.urlsplit(url)
+        try:
+            parts = urllib.parse.urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise TransportError(f"{redact(url)} is not a valid URL") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise TransportError(f"{redact(url)} is not an http:// or https:// URL")
         target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
         if parts.scheme == "http" and self._proxy_for(parts) is not None:
-            target = url  # a plain-HTTP proxy takes the absolute URL
+            target = without_userinfo(url)  # a plain-HTTP proxy takes the absolute URL
         conn = self._connection(parts, timeout)
+        conn.response_class = _bounded_response(deadline or time.monotonic() + timeout)
         try:
             conn.request(method, target, body=body, headers=dict(headers))
             raw = conn.getresponse()
-            data = read_body(raw, deadline)
+            data, truncated = read_body(raw, deadline, max_body)
         except (socket.timeout, TimeoutError) as err:
             raise TransportError(f"{redact(url)}: no answer within {timeout:.1f}s") from err
-        except (OSError, http.client.HTTPException) as err:
-            reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
-            raise TransportError(f"{redact(url)}: {reason}") from err
+        except (OSError, http.client.HTTPException, ValueError) as err:
+            raise TransportError(f"{redact(url)}: {_reason(err)}") from err
         finally:
             conn.close()
         found = {k.lower(): v for k, v in raw.getheaders()}
-        return Response(raw.status, found, data, url)
+        return Response(raw.status, found, data, url, truncated)
 
     def _connection(
         self, parts: urllib.parse.SplitResult, timeout: float
@@ -219,13 +247,70 @@ class HttpClient:
         return proxy
 
 
-def read_body(response: http.client.HTTPResponse, deadline: float | None) -> bytes:
-    """Read a whole body, giving up at the deadline even if bytes keep trickling in."""
+def _reason(err: BaseException) -> str:
+    """Why a request failed, in words that never repeat a URL, a header or a value sent.
+
+    `http.client` puts the whole URL (`InvalidURL`) or the offending header value (a token
+    with a line break) into its messages, so those are named by kind only.
+    """
+    if isinstance(err, http.client.InvalidURL):
+        return "not a valid URL"
+    if isinstance(err, ValueError):
+        return "a request header has a character HTTP does not allow"
+    if isinstance(err, http.client.HTTPException):
+        return f"not an HTTP answer ({type(err).__name__})"
+    return getattr(err, "strerror", None) or type(err).__name__
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's bytes, each read bounded by one deadline: status line and headers included.
+
+    `http.client` reads the status line and headers through `sock.makefile()`, where the socket
+    timeout bounds each read but not their sum: a server trickling a byte a second keeps it
+    waiting forever. Reading through this raw stream makes the deadline hold for every byte.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock, self._deadline = sock, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed while reading the answer")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
+def _bounded_response(deadline: float) -> type[http.client.HTTPResponse]:
+    class BoundedResponse(http.client.HTTPResponse):
+        def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+            super().__init__(sock, *args, **kwargs)
+            self.fp.close()  # the socket's own file object: drop its reference to the socket
+            self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+
+    return BoundedResponse
+
+
+def read_body(
+    response: http.client.HTTPResponse, deadline: float | None, limit: int = MAX_BODY
+) -> tuple[bytes, bool]:
+    """Read a body up to `limit` bytes, giving up at the deadline even if bytes keep trickling.
+
+    Returns the bytes and whether the body was cut at the limit.
+    """
     chunks: list[bytes] = []
+    size = 0
     while True:
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError("deadline passed while reading the answer")
-        chunk = response.read1(65536)
+        chunk = response.read1(min(65536, limit + 1 - size))
         if not chunk:
-            return b"".join(chunks)
+            return b"".join(chunks), False
         chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
