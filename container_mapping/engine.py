@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import socket
+import stat
 import sys
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +33,13 @@ from container_mapping.errors import ConfigError, EngineError, EngineUnavailable
 if TYPE_CHECKING:
     import ssl
 
+logger = logging.getLogger(__name__)
 DEFAULT_UNIX_SOCKET = "unix:///var/run/docker.sock"
 DEFAULT_WINDOWS_PIPE = "npipe:////./pipe/docker_engine"
+#: The most one answer may hold. The event buffer is 256 events of a few KiB each (labels
+#: included); an image's inspect is tens of KiB. Past these an engine is not answering honestly.
+MAX_EVENTS_BODY = 16 * 1024 * 1024
+MAX_BODY = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,12 +72,22 @@ def resolve_address(environ: Mapping[str, str]) -> EngineAddress:
 
 
 def _current_context(config_dir: Path) -> str | None:
+    path = config_dir / "config.json"
     try:
-        config = json.loads((config_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:  # said once; the default engine is used meanwhile
+        logger.warning("ignoring the Docker config %s: %s; fix or remove it", path, _why(err))
         return None
     value = config.get("currentContext") if isinstance(config, dict) else None
     return value if isinstance(value, str) else None
+
+
+def _why(err: Exception) -> str:
+    if isinstance(err, ValueError):
+        return f"it is not valid JSON ({err})"
+    return str(getattr(err, "strerror", None) or type(err).__name__)
 
 
 def _context_address(config_dir: Path, name: str) -> EngineAddress:
@@ -100,6 +118,7 @@ class Engine:
         self.address = address
         self.timeout = timeout
         self._deadline: float | None = None
+        logger.debug("Docker engine at %s (from %s)", address.url, address.origin)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str], timeout: float = 10.0) -> Engine:
@@ -129,8 +148,8 @@ class Engine:
             "until": f"{until:.9f}",
             "filters": json.dumps(dict(filters), separators=(",", ":")),
         }
-        body = self._request("/events", query)
-        yield from _json_stream(body)
+        body, truncated = self._request("/events", query, MAX_EVENTS_BODY)
+        yield from _json_stream(body, truncated)
 
     def inspect_image(self, name: str) -> dict[str, Any] | None:
         """`GET /images/{name}/json`, or `None` when the engine has no such image."""
@@ -147,7 +166,9 @@ class Engine:
     # -- transport ---------------------------------------------------------------------------
 
     def _json(self, path: str, query: Mapping[str, str] | None = None) -> Any:
-        body = self._request(path, query)
+        body, truncated = self._request(path, query, MAX_BODY)
+        if truncated:
+            raise EngineError(f"the engine's answer to {path} is larger than {MAX_BODY} bytes")
         try:
             return json.loads(body)
         except ValueError as err:
@@ -155,38 +176,48 @@ class Engine:
                 f"the engine answered {path} with something that is not JSON"
             ) from err
 
-    def _request(self, path: str, query: Mapping[str, str] | None = None) -> bytes:
+    def _request(
+        self, path: str, query: Mapping[str, str] | None, limit: int
+    ) -> tuple[bytes, bool]:
+        """The body (at most `limit` bytes) and whether it was cut there."""
         target = path + ("?" + urllib.parse.urlencode(query) if query else "")
         timeout = self._time_left()
+        started = time.monotonic()
         try:
             with self._connect(timeout) as sock:
                 sock.sendall(
                     f"GET {target} HTTP/1.1\r\nHost: docker\r\nUser-Agent: {USER_AGENT}\r\n"
                     "Connection: close\r\n\r\n".encode()
                 )
-                status, body = _read_response(sock, self._deadline)
+                status, body, truncated = _read_response(sock, self._deadline, limit)
         except (FileNotFoundError, ConnectionRefusedError) as err:
             raise EngineUnavailable(self._unavailable(str(err.strerror or err))) from err
         except (socket.timeout, TimeoutError) as err:
             raise EngineUnavailable(self._unavailable(f"no answer within {timeout:.1f}s")) from err
         except OSError as err:
             raise EngineUnavailable(self._unavailable(str(err) or type(err).__name__)) from err
+        logger.debug(
+            "engine GET %s: HTTP %d, %d bytes in %.1f ms",
+            path, status, len(body), (time.monotonic() - started) * 1000,
+        )  # fmt: skip
         if status >= 400:
             raise EngineError(
                 f"the engine answered {path} with HTTP {status}: {_message(body)}",
                 status_code=status,
             )
-        return body
+        return body, truncated
 
     def _connect(self, timeout: float) -> socket.socket:
         scheme, _, rest = self.address.url.partition("://")
         if scheme == "unix":
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(timeout)
+            path = rest if rest.startswith("/") else "/" + rest
             try:
-                sock.connect(rest if rest.startswith("/") else "/" + rest)
+                sock.connect(path)
             except OSError:
                 sock.close()
+                _not_a_socket(path, self._unavailable)
                 raise
             return sock
         if scheme in ("tcp", "http", "https"):
@@ -230,24 +261,49 @@ class Engine:
         )
 
 
+def _not_a_socket(path: str, unavailable: Callable[[str], str]) -> None:
+    """Raise a clear error when the socket path names something else: a file, a directory."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISSOCK(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a file"
+        raise EngineUnavailable(unavailable(f"{path} is {kind}, not a socket"))
+
+
 class _Reader:
     """Reads an HTTP/1.1 answer off a socket, never past the deadline."""
 
-    def __init__(self, sock: socket.socket, deadline: float | None) -> None:
+    def __init__(self, sock: socket.socket, deadline: float | None, limit: int) -> None:
         self._sock, self._deadline = sock, deadline
         self._buffer = bytearray()
+        self._left = limit  # bytes still allowed, headers and chunk framing included
+        self.truncated = False
 
     def _fill(self) -> bool:
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise TimeoutError("deadline passed while reading the engine's answer")
-        chunk = self._sock.recv(65536)
+        if self._left <= 0:
+            self.truncated = True
+            return False
+        chunk = self._sock.recv(min(65536, self._left))
+        self._left -= len(chunk)
         self._buffer += chunk
         return bool(chunk)
+
+    def _ended(self) -> bytes:
+        """What is left when the answer ends early: the cut part, or an error if not cut."""
+        if not self.truncated:
+            raise EngineError("the engine closed the connection in the middle of an answer")
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
 
     def line(self) -> bytes:
         while (end := self._buffer.find(b"\r\n")) < 0:
             if not self._fill():
-                raise EngineError("the engine closed the connection in the middle of an answer")
+                return self._ended()
         data = bytes(self._buffer[:end])
         del self._buffer[: end + 2]
         return data
@@ -255,7 +311,7 @@ class _Reader:
     def exactly(self, size: int) -> bytes:
         while len(self._buffer) < size:
             if not self._fill():
-                raise EngineError("the engine closed the connection in the middle of an answer")
+                return self._ended()
         data = bytes(self._buffer[:size])
         del self._buffer[:size]
         return data
@@ -266,9 +322,11 @@ class _Reader:
         return bytes(self._buffer)
 
 
-def _read_response(sock: socket.socket, deadline: float | None) -> tuple[int, bytes]:
-    """Status and body of one answer: chunked, with a length, or up to the connection's end."""
-    reader = _Reader(sock, deadline)
+def _read_response(
+    sock: socket.socket, deadline: float | None, limit: int
+) -> tuple[int, bytes, bool]:
+    """Status, body and whether it was cut at `limit`: chunked, sized, or up to the end."""
+    reader = _Reader(sock, deadline, limit)
     status_line = reader.line().split(b" ", 2)
     if (
         len(status_line) < 2
@@ -277,14 +335,19 @@ def _read_response(sock: socket.socket, deadline: float | None) -> tuple[int, by
     ):
         raise EngineError("the engine's answer is not HTTP")
     headers = {}
-    while header := reader.line():
+    while (header := reader.line()) and not reader.truncated:
         name, _, value = header.partition(b":")
         headers[name.strip().lower()] = value.strip().lower()
+    status = int(status_line[1])
+    if reader.truncated:
+        return status, b"", True
     if b"chunked" in headers.get(b"transfer-encoding", b""):
-        return int(status_line[1]), _read_chunks(reader)
-    if headers.get(b"content-length", b"").isdigit():
-        return int(status_line[1]), reader.exactly(int(headers[b"content-length"]))
-    return int(status_line[1]), reader.rest()
+        body = _read_chunks(reader)
+    elif headers.get(b"content-length", b"").isdigit():
+        body = reader.exactly(int(headers[b"content-length"]))
+    else:
+        body = reader.rest()
+    return status, body, reader.truncated
 
 
 def _read_chunks(reader: _Reader) -> bytes:
@@ -298,11 +361,16 @@ def _read_chunks(reader: _Reader) -> bytes:
         if size == 0:
             return b"".join(chunks)
         chunks.append(reader.exactly(size))
+        if reader.truncated:
+            return b"".join(chunks)
         reader.line()
 
 
-def _json_stream(body: bytes) -> Iterator[dict[str, Any]]:
-    """Objects of a concatenated-JSON stream; a malformed object ends it with an error."""
+def _json_stream(body: bytes, truncated: bool = False) -> Iterator[dict[str, Any]]:
+    """Objects of a concatenated-JSON stream; a malformed object ends it with an error.
+
+    A stream cut at the size limit yields every whole object before the cut, then the error.
+    """
     decoder = json.JSONDecoder()
     text = body.decode("utf-8", errors="replace")
     index, end = 0, len(text)
@@ -310,13 +378,17 @@ def _json_stream(body: bytes) -> Iterator[dict[str, Any]]:
         while index < end and text[index].isspace():
             index += 1
         if index >= end:
-            return
+            break
         try:
             value, index = decoder.raw_decode(text, index)
         except ValueError as err:
+            if truncated:
+                break
             raise EngineError(f"malformed event data from the engine at byte {index}") from err
         if isinstance(value, dict):
             yield value
+    if truncated:
+        raise EngineError(f"the engine's event answer is larger than {MAX_EVENTS_BODY} bytes")
 
 
 def _message(body: bytes) -> str:

@@ -25,6 +25,8 @@ from typing import Any
 
 from container_mapping import USER_AGENT
 from container_mapping.errors import ApiError
+from container_mapping.proxy import Proxy, ProxySettings
+from container_mapping.tls import TlsSettings, client_context
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: What one answer's body may hold unless the caller says otherwise: the largest answer we read
@@ -100,7 +102,7 @@ def retry_after(value: str | None) -> float | None:
 
 
 def redact(url: str) -> str:
-    """A URL fit for a message: no user-info, no query, no fragment; `<invalid URL>` if unparsable."""
+    """A URL fit for a message: no user-info, query or fragment (`<invalid URL>` if unparsable)."""
     try:
         parts = urllib.parse.urlsplit(url)
         host = parts.netloc.rpartition("@")[2]
@@ -126,11 +128,23 @@ class HttpClient:
         retry: RetryPolicy = RetryPolicy(),
         user_agent: str | None = None,
         environ: Mapping[str, str] | None = None,
+        proxies: ProxySettings | None = None,
+        tls: TlsSettings | None = None,
     ) -> None:
+        """`proxies` and `tls` default to what `environ` (default `os.environ`) says."""
         self.timeout = timeout
         self.retry = retry
         self.user_agent = user_agent or USER_AGENT
         self._environ = os.environ if environ is None else environ
+        self._proxies, self._tls = proxies, tls
+        # Keep-alive: one open connection per (scheme, host, port), dropped on any error.
+        self._pool: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+
+    def close(self) -> None:
+        """Close the connections kept open for the next request."""
+        pool, self._pool = self._pool, {}
+        for conn in pool.values():
+            conn.close()
 
     def request(
         self,
@@ -195,56 +209,113 @@ class HttpClient:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise TransportError(f"{redact(url)} is not an http:// or https:// URL")
         target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        if parts.scheme == "http" and self._proxy_for(parts) is not None:
+        headers = dict(headers)
+        proxy = self._proxy_for(parts)
+        if parts.scheme == "http" and proxy is not None:
             target = without_userinfo(url)  # a plain-HTTP proxy takes the absolute URL
+            headers.update(proxy.headers)
+        key = (parts.scheme, (parts.hostname or "").lower(), _port(parts))
+        reused = key in self._pool
         conn = self._connection(parts, timeout)
         conn.response_class = _bounded_response(deadline or time.monotonic() + timeout)
         try:
-            conn.request(method, target, body=body, headers=dict(headers))
-            raw = conn.getresponse()
+            raw = self._exchange(conn, method, target, body, headers, reused, parts, timeout)
             data, truncated = read_body(raw, deadline, max_body)
         except (socket.timeout, TimeoutError) as err:
+            self._drop(key)
             raise TransportError(f"{redact(url)}: no answer within {timeout:.1f}s") from err
         except (OSError, http.client.HTTPException, ValueError) as err:
+            self._drop(key)
             raise TransportError(f"{redact(url)}: {_reason(err)}") from err
-        finally:
-            conn.close()
+        except BaseException:
+            self._drop(key)
+            raise
+        if truncated or raw.will_close:
+            self._drop(key)
         found = {k.lower(): v for k, v in raw.getheaders()}
         return Response(raw.status, found, data, url, truncated)
+
+    def _exchange(
+        self,
+        conn: http.client.HTTPConnection,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        reused: bool,
+        parts: urllib.parse.SplitResult,
+        timeout: float,
+    ) -> http.client.HTTPResponse:
+        """Send and read the status; once more on a fresh connection if a kept one went stale.
+
+        A server may close an idle kept-alive connection just as we reuse it: that shows as a
+        reset or a close before any byte of the answer, and the request never reached it.
+        """
+        try:
+            conn.request(method, target, body=body, headers=headers)
+            return conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if not reused:
+                raise
+        key = (parts.scheme, (parts.hostname or "").lower(), _port(parts))
+        self._drop(key)
+        fresh = self._connection(parts, timeout)
+        fresh.response_class = conn.response_class
+        fresh.request(method, target, body=body, headers=headers)
+        return fresh.getresponse()
+
+    def _drop(self, key: tuple[str, str, int]) -> None:
+        conn = self._pool.pop(key, None)
+        if conn is not None:
+            conn.close()
 
     def _connection(
         self, parts: urllib.parse.SplitResult, timeout: float
     ) -> http.client.HTTPConnection:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        proxy = self._proxy_for(parts)
-        host = parts.hostname or ""
-        if proxy is None:
-            if parts.scheme == "https":
-                return http.client.HTTPSConnection(host, port, timeout=timeout)
-            return http.client.HTTPConnection(host, port, timeout=timeout)
-        proxy_parts = urllib.parse.urlsplit(proxy)
-        proxy_host, proxy_port = proxy_parts.hostname or "", proxy_parts.port or 8080
-        if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(proxy_host, proxy_port, timeout=timeout)
-            conn.set_tunnel(host, port)
+        """The kept connection for this scheme, host and port, else a new one (then kept)."""
+        host, port = (parts.hostname or "").lower(), _port(parts)
+        key = (parts.scheme, host, port)
+        conn = self._pool.get(key)
+        if conn is not None:
+            conn.timeout = timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
             return conn
-        return http.client.HTTPConnection(proxy_host, proxy_port, timeout=timeout)
+        proxy = self._proxy_for(parts)
+        if parts.scheme == "https":
+            context = client_context(self._tls_settings())
+            if proxy is None:
+                conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+            else:
+                conn = http.client.HTTPSConnection(
+                    proxy.host, proxy.port, timeout=timeout, context=context
+                )
+                # Credentials go in the CONNECT only; the tunnelled request never sees them.
+                conn.set_tunnel(host, port, headers=proxy.headers)
+        elif proxy is None:
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        else:
+            conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeout)
+        self._pool[key] = conn
+        return conn
 
-    def _proxy_for(self, parts: urllib.parse.SplitResult) -> str | None:
-        env = self._environ
-        proxy = env.get(f"{parts.scheme}_proxy") or env.get(f"{parts.scheme.upper()}_PROXY")
-        if not proxy:
-            return None
-        host = (parts.hostname or "").lower()
-        no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
-        for entry in (e.strip().lower() for e in no_proxy.split(",")):
-            if entry == "*" or (
-                entry and (host == entry.lstrip(".") or host.endswith("." + entry.lstrip(".")))
-            ):
-                return None
-        if host in ("localhost", "127.0.0.1", "::1"):
-            return None
-        return proxy
+    def _proxy_for(self, parts: urllib.parse.SplitResult) -> Proxy | None:
+        if self._proxies is None:
+            self._proxies = ProxySettings.from_environment(self._environ)
+        return self._proxies.for_url(
+            urllib.parse.urlunsplit(
+                (parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", "")
+            )
+        )
+
+    def _tls_settings(self) -> TlsSettings:
+        if self._tls is None:
+            self._tls = TlsSettings.from_environment(self._environ)
+        return self._tls
+
+
+def _port(parts: urllib.parse.SplitResult) -> int:
+    return parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def _reason(err: BaseException) -> str:

@@ -14,6 +14,7 @@ answered in the image's `RepoDigests`, one per repository.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +26,7 @@ from container_mapping.errors import EngineError, Error
 from container_mapping.model import CollectionWindow, ImageRecord, parse_time
 from container_mapping.reference import ImageReference
 
+logger = logging.getLogger(__name__)
 _ACTIONS = frozenset({"push", "tag"})
 #: How many events moby keeps for `since` queries (measured: 256, of every type together).
 ENGINE_EVENT_BUFFER = 256
@@ -59,6 +61,7 @@ class DockerCollector:
         events = self._events(window, warnings)
         images = _ImageCache(self.engine)
         records = _pushed(events, images, warnings) + _built_only(events, images)
+        logger.debug("inspected %d images for %d records", len(images.seen), len(records))
         return Collection(tuple(records), version, tuple(warnings))
 
     def _events(self, window: CollectionWindow, warnings: list[str]) -> list[_Event]:
@@ -71,6 +74,7 @@ class DockerCollector:
         since, until = window.since.timestamp(), window.until.timestamp()
         parsed: list[_Event] = []
         buffered, oldest = 0, until
+        invalid, first_invalid = 0, ""  # counted, not kept: a lying engine sends many
         try:
             for raw in self.engine.events(_BUFFER_START, until, {}):
                 buffered, oldest = buffered + 1, min(oldest, _event_time(raw) or oldest)
@@ -78,19 +82,28 @@ class DockerCollector:
                     continue
                 event = _parse_event(raw)
                 if event is None:
-                    warnings.append(f"skipped an image event that is not valid: {_brief(raw)}")
+                    invalid, first_invalid = invalid + 1, first_invalid or _brief(raw)
                 elif since <= event.at <= until:
                     parsed.append(event)
         except EngineError as err:
             if err.status_code is not None:
                 raise
             warnings.append(f"{err}; kept the {len(parsed)} events read before it")
+        if invalid == 1:
+            warnings.append(f"skipped an image event that is not valid: {first_invalid}")
+        elif invalid:
+            warnings.append(
+                f"skipped {invalid} image events that are not valid ({first_invalid}, …)"
+            )
         if buffered >= ENGINE_EVENT_BUFFER and oldest > since:
             warnings.append(
                 f"the engine keeps only its last {ENGINE_EVENT_BUFFER} events and they start "
                 f"{oldest - since:.0f}s after this job did: pushes before then may be missing"
             )
         parsed.sort(key=lambda e: e.at)
+        logger.debug(
+            "%d events in the engine's buffer, %d push/tag in the window", buffered, len(parsed)
+        )
         return parsed
 
 
@@ -99,12 +112,12 @@ class _ImageCache:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._seen: dict[str, dict[str, Any] | None] = {}
+        self.seen: dict[str, dict[str, Any] | None] = {}
 
     def get(self, name: str) -> dict[str, Any] | None:
-        if name not in self._seen:
-            self._seen[name] = self._engine.inspect_image(name)
-        return self._seen[name]
+        if name not in self.seen:
+            self.seen[name] = self._engine.inspect_image(name)
+        return self.seen[name]
 
 
 def _parse_event(raw: Mapping[str, Any]) -> _Event | None:

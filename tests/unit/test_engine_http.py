@@ -11,11 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from container_mapping.engine import _read_response
+from container_mapping.engine import _json_stream, _read_response
 from container_mapping.errors import EngineError
 
 
-def _answer(raw: bytes, deadline: float | None = None) -> tuple[int, bytes]:
+def _answer(raw: bytes, deadline: float | None = None, limit: int = 1 << 20) -> tuple[int, bytes]:
+    status, body, truncated = _answer_cut(raw, deadline, limit)
+    assert not truncated
+    return status, body
+
+
+def _answer_cut(raw: bytes, deadline: float | None, limit: int) -> tuple[int, bytes, bool]:
     ours, theirs = socket.socketpair()
     ours.settimeout(5)
 
@@ -27,7 +33,7 @@ def _answer(raw: bytes, deadline: float | None = None) -> tuple[int, bytes]:
     sender = threading.Thread(target=send)
     sender.start()
     try:
-        return _read_response(ours, deadline)
+        return _read_response(ours, deadline, limit)
     finally:
         ours.close()
         sender.join()
@@ -78,3 +84,27 @@ def test_what_is_not_a_whole_http_answer_is_an_engine_error(raw: bytes) -> None:
 def test_a_deadline_in_the_past_stops_reading() -> None:
     with pytest.raises(TimeoutError):
         _answer(b"HTTP/1.1 200 OK\r\n\r\nbody", deadline=time.monotonic() - 1)
+
+
+@pytest.mark.parametrize("framing", ["sized", "chunked", "to-the-end"])
+def test_a_body_past_the_limit_is_cut_there(framing: str) -> None:
+    body = b'{"id": 1}' * 2000
+    if framing == "sized":
+        raw = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    elif framing == "chunked":
+        raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunked(body, [500] * 40)
+    else:
+        raw = b"HTTP/1.1 200 OK\r\n\r\n" + body
+    status, got, truncated = _answer_cut(raw, None, 4096)
+    assert (status, truncated) == (200, True)
+    assert len(got) < 4096 and body.startswith(got[:100])
+
+
+def test_a_cut_event_stream_keeps_the_whole_events_before_the_cut() -> None:
+    events = list(_json_stream(b'{"a": 1}\n{"b": 2}\n{"c": 3}', truncated=False))
+    assert events == [{"a": 1}, {"b": 2}, {"c": 3}]
+    seen = []
+    with pytest.raises(EngineError, match="larger than"):
+        for event in _json_stream(b'{"a": 1}\n{"b": 2}\n{"c"', truncated=True):
+            seen.append(event)
+    assert seen == [{"a": 1}, {"b": 2}]
