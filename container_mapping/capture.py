@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Mapping, Sequence
 
 from container_mapping.attribution import attribute
@@ -66,7 +67,12 @@ def _settle_digests(
         return records
     from container_mapping.registry import RegistryClient, verify_records
 
+    started = time.monotonic()
     checked = verify_records(wanted, RegistryClient(environ=environ), deadline)
+    logger.debug(
+        "asked the registries about %d records in %.1f ms",
+        len(wanted), (time.monotonic() - started) * 1000,
+    )  # fmt: skip
     by_identity = {id(old): new for old, new in zip(wanted, checked)}
     return [by_identity.get(id(r), r) for r in records]
 

@@ -1,17 +1,24 @@
 """`container-mapping`: one command, one subcommand per job.
 
 Every flag has an environment-variable default (`CONTAINER_MAPPING_<FLAG>`), since pipeline
-variables arrive as environment variables. Heavy modules are imported inside the handlers, so
-`--help` and the fast paths stay fast.
+variables arrive as environment variables; an empty variable counts as unset, and a value the
+flag would refuse is a usage error naming the variable. Heavy modules are imported inside the
+handlers, so `--help` and the fast paths stay fast.
+
+Building the extension (.vsix) is not a subcommand: it needs a checkout (the task's shim, the
+manifest, the pinned tfx-cli), so it is the development tool `extension/package.py`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from container_mapping import __version__
@@ -25,17 +32,44 @@ EXIT_NO_ENGINE = 3
 EPILOG = """exit codes:
   0  success
   1  an error (one line on stderr says what and what to do)
-  2  usage error (a flag or value is wrong)
+  2  usage error (a flag, an environment default or a value is wrong)
   3  no Docker engine reachable (DOCKER_HOST, docker context, default socket)
 """
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+logger = logging.getLogger("container_mapping.cli")
 
 
 def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"CONTAINER_MAPPING_{name}", default)
+    """`CONTAINER_MAPPING_<name>`, or `default` when unset or blank."""
+    value = os.environ.get(f"CONTAINER_MAPPING_{name}", "")
+    return value if value.strip() else default
 
 
-def _env_flag(name: str) -> bool:
-    return (_env(name) or "").strip().lower() in ("1", "true", "yes", "on")
+def env_flag(name: str) -> bool:
+    """A boolean environment default: true/false, 1/0, yes/no, on/off (any case); unset: false."""
+    value = (_env(name) or "false").strip().lower()
+    if value in _TRUE | _FALSE:
+        return value in _TRUE
+    raise ConfigError(
+        f"CONTAINER_MAPPING_{name}={_env(name)!r} is not a boolean: "
+        "use true or false (also 1/0, yes/no, on/off), or unset it"
+    )
+
+
+def seconds(text: str) -> float:
+    """A time budget: a positive, finite number of seconds (`--timeout`'s argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time budget: give a positive number of seconds, such as 60 "
+            "(from the flag or $CONTAINER_MAPPING_TIMEOUT)"
+        )
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics to stderr")
+    _verbose_flag(parser, default=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     collect = _subcommand(
@@ -68,72 +102,66 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument(
         "--verify",
         action="store_true",
-        default=_env_flag("VERIFY"),
+        default=None,  # then $CONTAINER_MAPPING_VERIFY decides, checked in the handler
         help="ask each registry for the manifest digest; mark records verified or mismatched "
-        "[$CONTAINER_MAPPING_VERIFY]",
+        "[$CONTAINER_MAPPING_VERIFY: true/false]",
     )
     collect.add_argument(
         "--json",
         action="store_true",
-        default=_env_flag("JSON"),
-        help="print the versioned JSON report [$CONTAINER_MAPPING_JSON]",
+        default=None,
+        help="print the versioned JSON report [$CONTAINER_MAPPING_JSON: true/false]",
     )
     collect.add_argument(
         "--timeout",
-        type=float,  # argparse applies it to a string default too: a bad value is a usage error
+        type=seconds,  # argparse applies it to a string default too: a bad value is a usage error
         default=_env("TIMEOUT", "60"),
-        help="give up after this many seconds [$CONTAINER_MAPPING_TIMEOUT]",
+        metavar="SECONDS",
+        help="give up after this many seconds (more than 0); default 60 "
+        "[$CONTAINER_MAPPING_TIMEOUT]",
     )
     collect.set_defaults(handler=_collect)
-
-    package = _subcommand(
-        commands, "package", "build the Azure DevOps extension (.vsix) with the pinned tfx-cli"
-    )
-    package.add_argument(
-        "--output", metavar="DIR", default=_env("OUTPUT", "dist"),
-        help="directory to write the .vsix to [$CONTAINER_MAPPING_OUTPUT; default: dist]",
-    )  # fmt: skip
-    package.add_argument(
-        "--publisher", metavar="P", default=_env("PUBLISHER"),
-        help="publisher [$CONTAINER_MAPPING_PUBLISHER; default: vss-extension.json's]",
-    )  # fmt: skip
-    package.add_argument(
-        "--extension-id", metavar="ID", default=_env("EXTENSION_ID"),
-        help="extension id [$CONTAINER_MAPPING_EXTENSION_ID; default: vss-extension.json's]",
-    )  # fmt: skip
-    package.add_argument(
-        "--version", metavar="V", dest="extension_version", default=_env("EXTENSION_VERSION"),
-        help="extension version MAJOR.MINOR.PATCH [$CONTAINER_MAPPING_EXTENSION_VERSION; "
-        f"default: the package's, {__version__}]",
-    )  # fmt: skip
-    package.set_defaults(handler=_package)
     return parser
+
+
+def _verbose_flag(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default,
+        help="log diagnostics to stderr: engine address, window, events, images, registry, timings",
+    )  # fmt: skip
 
 
 def _subcommand(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
         name, help=help_text, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    _verbose_flag(parser, default=argparse.SUPPRESS)  # `collect -v` works as well as `-v collect`
     return parser
 
 
 def _collect(args: argparse.Namespace) -> int:
     import json
-    import time
     from datetime import datetime, timezone
 
     from container_mapping.capture import capture
-    from container_mapping.model import CollectionWindow
+    from container_mapping.model import CollectionWindow, format_time
     from container_mapping.render import table
     from container_mapping.window import parse_moment
 
+    verify = env_flag("VERIFY") if args.verify is None else args.verify
+    as_json = env_flag("JSON") if args.json is None else args.json
     now = datetime.now(timezone.utc)
     until = parse_moment(args.until, now) if args.until else now
     window = CollectionWindow(parse_moment(args.since, now), until)
-    report = capture(
-        window, environ=os.environ, verify=args.verify, deadline=time.monotonic() + args.timeout
-    )
-    if args.json:
+    logger.debug(
+        "window %s to %s (%.0fs); verify %s; budget %gs",
+        format_time(window.since), format_time(window.until),
+        (window.until - window.since).total_seconds(), "on" if verify else "off", args.timeout,
+    )  # fmt: skip
+    started = time.monotonic()
+    report = capture(window, environ=os.environ, verify=verify, deadline=started + args.timeout)
+    _log_outcome(report, time.monotonic() - started)
+    if as_json:
         json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
@@ -141,28 +169,89 @@ def _collect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _package(args: argparse.Namespace) -> int:
-    from container_mapping import packaging
+def _log_outcome(report: Any, elapsed: float) -> None:
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    for record in report.images:
+        if record.verification.value != "not-checked":
+            logger.debug("registry check %s: %s", record.reference, record.verification.value)
+    logger.debug(
+        "captured in %.1f ms: %d pushed, %d built only, %d skipped (another run's)",
+        elapsed * 1000, len(report.pushed), len(report.images) - len(report.pushed),
+        len(report.skipped),
+    )  # fmt: skip
 
-    return packaging.run(args)
+
+class _Formatter(logging.Formatter):
+    """`container-mapping: warning: ...`, like the CLI's own error lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"container-mapping: {record.levelname.lower()}: {record.getMessage()}"
+
+
+class _Once(logging.Filter):
+    """Each message once: two modules reading the same broken file say so once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self._seen:
+            return False
+        self._seen.add(message)
+        return True
+
+
+@contextlib.contextmanager
+def _logging(verbose: bool) -> Iterator[None]:
+    """Warnings always, diagnostics with -v, on stderr; this package's loggers only, and only
+    while the command runs (tests call `main` many times in one process)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    handler.addFilter(_Once())
+    package = logging.getLogger("container_mapping")
+    level = package.level
+    package.addHandler(handler)
+    package.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(level)
+
+
+def _failed(err: Error, started: float, timeout: float | None) -> int:
+    """The one line an error gets, and its exit code."""
+    elapsed = time.monotonic() - started
+    logger.debug("failed after %.1f ms: %s: %s", elapsed * 1000, type(err).__name__, err)
+    if isinstance(err, EngineUnavailable):
+        if timeout is not None and elapsed >= timeout:
+            print(
+                f"container-mapping: error: the {timeout:g}s --timeout ran out before the "
+                "Docker engine answered; give a longer --timeout",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+        print(f"container-mapping: {err}", file=sys.stderr)
+        return EXIT_NO_ENGINE
+    print(f"container-mapping: error: {err}", file=sys.stderr)
+    return EXIT_USAGE if isinstance(err, ConfigError) else EXIT_ERROR
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="container-mapping: %(levelname)s: %(message)s",
-        stream=sys.stderr,
-    )
-    try:
-        return int(args.handler(args))
-    except EngineUnavailable as err:
-        print(f"container-mapping: {err}", file=sys.stderr)
-        return EXIT_NO_ENGINE
-    except Error as err:
-        print(f"container-mapping: error: {err}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(err, ConfigError) else EXIT_ERROR
+    started = time.monotonic()
+    with _logging(args.verbose):
+        try:
+            return int(args.handler(args))
+        except Error as err:
+            return _failed(err, started, getattr(args, "timeout", None))
+        except BrokenPipeError:  # `collect --json | head`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -122,8 +122,14 @@ def _read_config(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as err:
-        log.warning("ignoring Docker config %s: %s", path, type(err).__name__)
+    except ValueError as err:  # a warning, never a failure: the registry is asked without
+        log.warning(
+            "ignoring the Docker config %s: it is not valid JSON (%s); fix or remove it", path, err
+        )
+        return {}
+    except OSError as err:
+        why = err.strerror or type(err).__name__
+        log.warning("ignoring the Docker config %s: %s; fix or remove it", path, why)
         return {}
     return data if isinstance(data, dict) else {}
 
