@@ -119,7 +119,11 @@ def without_userinfo(url: str) -> str:
 
 
 class HttpClient:
-    """Requests with a deadline and retries; one instance per remote service."""
+    """Requests with a deadline and retries; one instance per remote service.
+
+    Connections are kept alive and reused per (scheme, host, port) until an error, a cut body
+    or `close()`; an instance is therefore used by one thread at a time.
+    """
 
     def __init__(
         self,
@@ -142,9 +146,17 @@ class HttpClient:
 
     def close(self) -> None:
         """Close the connections kept open for the next request."""
-        pool, self._pool = self._pool, {}
+        pool, self._pool = getattr(self, "_pool", {}), {}
         for conn in pool.values():
             conn.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    __del__ = close  # a client dropped without close() leaves no socket behind
 
     def request(
         self,
@@ -230,6 +242,7 @@ class HttpClient:
         except BaseException:
             self._drop(key)
             raise
+        raw.close()  # read to its end: the connection is free for the next request
         if truncated or raw.will_close:
             self._drop(key)
         found = {k.lower(): v for k, v in raw.getheaders()}
@@ -339,11 +352,19 @@ class _DeadlineReader(io.RawIOBase):
     `http.client` reads the status line and headers through `sock.makefile()`, where the socket
     timeout bounds each read but not their sum: a server trickling a byte a second keeps it
     waiting forever. Reading through this raw stream makes the deadline hold for every byte.
+
+    It keeps the socket's own file object (`keep`) open until it is closed itself: that file
+    object is what defers the socket's real close when `http.client` closes the connection
+    under an answer it has not read yet (`Connection: close`, HTTP/1.0).
     """
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
+    def __init__(self, sock: socket.socket, deadline: float, keep: io.IOBase) -> None:
         super().__init__()
-        self._sock, self._deadline = sock, deadline
+        self._sock, self._deadline, self._keep = sock, deadline, keep
+
+    def close(self) -> None:
+        super().close()
+        self._keep.close()
 
     def readable(self) -> bool:
         return True
@@ -360,8 +381,7 @@ def _bounded_response(deadline: float) -> type[http.client.HTTPResponse]:
     class BoundedResponse(http.client.HTTPResponse):
         def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
             super().__init__(sock, *args, **kwargs)
-            self.fp.close()  # the socket's own file object: drop its reference to the socket
-            self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+            self.fp = io.BufferedReader(_DeadlineReader(sock, deadline, self.fp))
 
     return BoundedResponse
 

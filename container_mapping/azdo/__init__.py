@@ -1,0 +1,1 @@
+"""Azure DevOps: the job's OIDC token (agent side, standard library only)."""
