@@ -1,15 +1,17 @@
-"""What packaging decides without tfx-cli: which modules to vendor, versions, the archive."""
+"""What `extension/package.py` decides without tfx-cli: which modules to vendor, versions, the
+archive, and its flags (each bad value one line with its exit code)."""
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from container_mapping import packaging
-from container_mapping.cli import build_parser
-from container_mapping.errors import ConfigError
+from container_mapping import __version__
+
+from ..packaging_tool import TOOL, packaging
 
 
 def _package(root: Path, files: dict[str, str]) -> Path:
@@ -71,7 +73,7 @@ def test_the_real_task_needs_no_third_party_code() -> None:
     modules, foreign = packaging.runtime_modules(packaging.REPO_ROOT / "container_mapping")
     assert foreign == set()
     assert "container_mapping.task" in modules
-    assert not {"container_mapping.cli", "container_mapping.packaging"} & set(modules)
+    assert "container_mapping.cli" not in modules
 
 
 @pytest.mark.parametrize(
@@ -103,7 +105,7 @@ def test_task_versions_keep_the_order_of_extension_versions() -> None:
     ],
 )
 def test_bad_identity_is_refused(publisher: str, extension_id: str, version: str) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(packaging.UsageError):
         packaging.check_identity(publisher, extension_id, version)
 
 
@@ -125,16 +127,77 @@ def test_normalised_zip_depends_only_on_contents(tmp_path: Path) -> None:
         assert archive.read("task/index.js") == b"task/index.js"
 
 
-def test_flags_take_environment_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONTAINER_MAPPING_PUBLISHER", "from-env")
-    monkeypatch.setenv("CONTAINER_MAPPING_EXTENSION_VERSION", "1.2.3")
-    args = build_parser().parse_args(["package", "--extension-id", "from-flag"])
-    assert (args.publisher, args.extension_id, args.extension_version, args.output) == (
-        "from-env",
-        "from-flag",
-        "1.2.3",
-        "dist",
+def test_the_version_defaults_to_the_package_s_read_from_source() -> None:
+    assert packaging.package_version() == __version__
+
+
+def test_the_installed_package_has_no_packaging_left() -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("container_mapping.packaging") is None
+    assert TOOL.is_file()
+
+
+@pytest.mark.parametrize("flag", ["--publisher", "--extension-id", "--version", "--output"])
+def test_an_empty_flag_is_a_usage_error_not_the_default(
+    flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        packaging.main([flag, ""])
+    assert exited.value.code == packaging.EXIT_USAGE
+    assert f"argument {flag}: must not be empty: give a value, or leave {flag} out" in (
+        capsys.readouterr().err
     )
+
+
+def _fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = packaging.main(argv)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    return code, err.strip()
+
+
+def test_an_output_naming_a_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    existing = tmp_path / "old.vsix"
+    existing.write_bytes(b"keep me")
+    code, line = _fails(["--output", str(existing)], capsys)
+    assert code == packaging.EXIT_USAGE
+    assert line == (
+        f"package: error: --output {existing} is a file: name a directory "
+        "(it is created if missing)"
+    )
+    assert existing.read_bytes() == b"keep me"
+
+
+def test_an_output_below_a_file_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("")
+    code, line = _fails(["--output", str(tmp_path / "file" / "dist")], capsys)
+    assert code == packaging.EXIT_ERROR
+    assert "cannot create the output directory" in line and "choose another --output" in line
+
+
+def test_an_unwritable_output_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if os.geteuid() == 0:  # root writes anywhere: /proc refuses even root
+        target = Path("/proc/cm-test-dist")
+    else:
+        target = tmp_path / "read-only"
+        target.mkdir(mode=0o555)
+    code, line = _fails(["--output", str(target)], capsys)
+    assert code == packaging.EXIT_ERROR
+    assert "choose another --output" in line
+
+
+def test_a_bad_version_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, line = _fails(["--version", "1.0"], capsys)
+    assert code == packaging.EXIT_USAGE
+    assert "version '1.0' is not valid: use MAJOR.MINOR.PATCH" in line
 
 
 def _png_pixels(data: bytes) -> tuple[int, int, bytes]:
