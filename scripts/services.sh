@@ -18,7 +18,9 @@ start_engine() {
   engine_up && return 0
   mkdir -p "$STATE/data" "$STATE/exec"
   rm -f "$SOCK" "$STATE/docker.pid"
-  # vfs and no networking: the only set-up that works inside this sandbox (ARCHITECTURE.md).
+  # vfs storage and no bridge, iptables or ip6tables: this also starts inside a container or
+  # sandbox without overlayfs or netfilter (tried on the development machine). Images here
+  # are FROM scratch and never reach a network, so nothing is lost.
   nohup dockerd --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
     --data-root="$STATE/data" --exec-root="$STATE/exec" --pidfile="$STATE/docker.pid" \
     --insecure-registry "$REGISTRY_ADDR" -H "unix://$SOCK" >"$STATE/dockerd.log" 2>&1 &
