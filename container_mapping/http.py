@@ -339,6 +339,17 @@ def _reason(err: BaseException) -> str:
     """
     if isinstance(err, http.client.InvalidURL):
         return "not a valid URL"
+    tunnel = str(err).split(":", 1) if type(err) is OSError else []
+    if tunnel and tunnel[0] == "Tunnel connection failed":  # http.client's CONNECT refused
+        status = tunnel[1].split()[0] if tunnel[1].split() else "?"
+        hint = ": check the agent's proxy user name and password" if status == "407" else ""
+        return f"the proxy refused the tunnel (HTTP {status}){hint}"
+    verify = getattr(err, "verify_message", None)  # ssl.SSLCertVerificationError, a ValueError
+    if verify is not None:
+        return (
+            f"the server's TLS certificate is not trusted ({verify}); a private CA is trusted "
+            "through the agent's --sslcacert (Agent.CAInfo) or the host's SSL_CERT_FILE"
+        )
     if isinstance(err, ValueError):
         return "a request header has a character HTTP does not allow"
     if isinstance(err, http.client.HTTPException):
