@@ -2,8 +2,10 @@
 
 Why not the docker SDK: importing it costs about 300 ms here (almost all of it `requests`
 and `urllib3`), and the post-job step runs in every job of every pipeline. The collector needs
-four read-only calls (`/_ping`, `/version`, `/events`, `/images/{name}/json`); `http.client`
-over the engine's socket serves them in a few milliseconds. The address is found the way the
+three read-only calls (`/version`, `/events`, `/images/{name}/json`), so this speaks HTTP/1.1
+on the engine's socket itself (one `GET` per connection; chunked, sized or to-the-end bodies),
+without `http.client`, which imports `email` and `ssl` (about 30 ms); `ssl` is imported only
+for a TLS engine. The address is found the way the
 docker CLI finds it: `DOCKER_HOST`, else `DOCKER_CONTEXT` or the config's `currentContext`,
 else the platform's default socket. TLS follows `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`.
 
