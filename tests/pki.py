@@ -11,7 +11,6 @@ import contextlib
 import datetime
 import ipaddress
 import ssl
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.servers import running
 
 TEST_HOST = "cm-test.invalid"  # never resolved: only a proxy (which maps it) connects to it
 KEY_PASSWORD = "client key pass"
@@ -153,11 +154,5 @@ def serve_https(
 ) -> Iterator[TlsServer]:
     """Serve `handler` over TLS on 127.0.0.1 (a free port) until the block ends."""
     server = TlsServer(handler, server_context(pki, require_client_cert=require_client_cert))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with running(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

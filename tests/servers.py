@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import socketserver
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TypeVar
 
 
 @contextlib.contextmanager
@@ -13,6 +15,16 @@ def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer
     """Serve `handler` on 127.0.0.1 (a free port) until the block ends."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
+    with running(server):
+        yield server
+
+
+Server = TypeVar("Server", bound=socketserver.BaseServer)
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    """Run any socketserver in a thread until the block ends, then close it."""
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:

@@ -13,7 +13,6 @@ import json
 import select
 import socket
 import socketserver
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -30,6 +29,7 @@ from container_mapping.proxy import (
     secrets_to_mask,
 )
 from tests.pki import TEST_HOST, Pki, make_pki, serve_https
+from tests.servers import running
 
 USER, PASSWORD = "corp\\builder", "p@ss:w0rd/%41"
 
@@ -119,15 +119,8 @@ class ProxyHandler(socketserver.BaseRequestHandler):
 
 @contextlib.contextmanager
 def forward_proxy(credentials: str) -> Iterator[ForwardProxy]:
-    proxy = ForwardProxy(credentials)
-    thread = threading.Thread(target=proxy.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with running(ForwardProxy(credentials)) as proxy:
         yield proxy
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
-        thread.join()
 
 
 class Echo(BaseHTTPRequestHandler):
