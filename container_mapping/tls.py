@@ -145,7 +145,7 @@ def build_context(settings: TlsSettings) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # hostname check, CERT_REQUIRED
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     # An intermediate given as Agent.CAInfo is a trust anchor of its own, as in Python 3.13.
-    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    context.verify_flags |= getattr(ssl, "VERIFY_X509_PARTIAL_CHAIN", 0)  # 0 before 3.10
     _load_trust(context, settings)
     if settings.ca_file:
         _load(context, "the agent's CA certificate file (Agent.CAInfo)", settings.ca_file)
