@@ -10,7 +10,15 @@ Only commands allowed in the agent's restricted mode are used (`task.logissue`,
 where a pipeline restricts its commands.
 
 Plain text lines never carry `##vso[` or `##[`: the agent would take a name or an engine
-message that happens to contain one for a command of its own.
+message that happens to contain one for a command of its own. Nor does any line carry a control
+character (ESC, C1 controls such as NEL U+0085) or a Unicode line or paragraph separator: a
+reader that splits lines on them would see a new line start mid-message, where a logging command
+could be smuggled in. They are dropped from every message and value (a secret being masked
+excepted: the mask must match the secret exactly).
+
+Every secret given to `set_secret` is also scrubbed from every later line this log writes,
+whole and piece by piece across its line breaks: the agent's mask cannot match a secret that a
+message split or a traceback printed as `repr`.
 """
 
 from __future__ import annotations
@@ -21,17 +29,30 @@ from typing import TextIO
 
 _PROPERTY_ESCAPES = (("%", "%AZP25"), ("\r", "%0D"), ("\n", "%0A"), ("]", "%5D"), (";", "%3B"))
 _MESSAGE_ESCAPES = _PROPERTY_ESCAPES[:3]
+#: C0 controls but TAB, CR and LF (escaped or split instead), DEL, C1 controls, LS and PS.
+_CONTROLS = dict.fromkeys(
+    [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+)
+MIN_SECRET_PIECE = 4  # shorter pieces of a split secret would scrub ordinary words
+
+
+def strip_controls(text: str) -> str:
+    """`text` without the characters that could start a line for some reader (see above)."""
+    return text.translate(_CONTROLS)
 
 
 def escape_property(value: str) -> str:
+    value = strip_controls(value)
     for raw, escaped in _PROPERTY_ESCAPES:
         value = value.replace(raw, escaped)
     return value
 
 
-def escape_message(value: str) -> str:
-    for raw, escaped in _MESSAGE_ESCAPES:
-        value = value.replace(raw, escaped)
+def escape_message(value: str, *, raw: bool = False) -> str:
+    """Escape a message; `raw` keeps control characters (for `task.setsecret` only)."""
+    value = value if raw else strip_controls(value)
+    for raw_text, escaped in _MESSAGE_ESCAPES:
+        value = value.replace(raw_text, escaped)
     return value
 
 
@@ -48,16 +69,18 @@ def unescape_message(value: str) -> str:
     return value
 
 
-def command(name: str, properties: Mapping[str, str] | None = None, message: str = "") -> str:
-    """One logging command line, e.g. `command("task.setsecret", message=token)`."""
+def command(
+    name: str, properties: Mapping[str, str] | None = None, message: str = "", *, raw: bool = False
+) -> str:
+    """One logging command line, e.g. `command("task.logissue", {"type": "warning"}, text)`."""
     props = ";".join(f"{k}={escape_property(v)}" for k, v in (properties or {}).items())
     head = f"##vso[{name} {props}]" if props else f"##vso[{name}]"
-    return head + escape_message(message)
+    return head + escape_message(message, raw=raw)
 
 
 def plain(text: str) -> str:
     """A line of ordinary output: one line, and never read as a command by the agent."""
-    text = text.replace("\r", " ").replace("\n", " ")
+    text = strip_controls(text.replace("\r", " ").replace("\n", " "))
     return text.replace("##vso[", "# #vso[").replace("##[", "# #[")
 
 
@@ -66,30 +89,36 @@ class AgentLog:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream if stream is not None else sys.stdout
-        self.warnings = 0
-        self.errors = 0
+        self._secrets: list[str] = []  # whole secrets and their pieces, longest first
 
     def _write(self, line: str) -> None:
+        for secret in self._secrets:
+            line = line.replace(secret, "***")
         self._stream.write(line + "\n")
         self._stream.flush()
 
     def set_secret(self, value: str) -> None:
-        """Ask the agent to mask `value` in every later line of the job's log."""
-        if value.strip():
-            self._write(command("task.setsecret", message=value))
+        """Ask the agent to mask `value` in every later line, and scrub it from ours."""
+        if not value.strip():
+            return
+        self._write(command("task.setsecret", message=value, raw=True))
+        pieces = [value, *value.splitlines(), *(repr(value)[1:-1], strip_controls(value))]
+        for piece in pieces:
+            if len(piece.strip()) >= MIN_SECRET_PIECE and piece not in self._secrets:
+                self._secrets.append(piece)
+        self._secrets.sort(key=len, reverse=True)
 
-    def set_variable(self, name: str, value: str, *, secret: bool = False) -> None:
+    def set_variable(self, name: str, value: str, *, readonly: bool = False) -> None:
+        """Set a job variable; `readonly` so that no later step can change it."""
         props = {"variable": name}
-        if secret:
-            props["issecret"] = "true"
+        if readonly:
+            props["isreadonly"] = "true"
         self._write(command("task.setvariable", props, value))
 
     def warning(self, message: str) -> None:
-        self.warnings += 1
         self._write(command("task.logissue", {"type": "warning"}, message))
 
     def error(self, message: str) -> None:
-        self.errors += 1
         self._write(command("task.logissue", {"type": "error"}, message))
 
     def fail(self, message: str) -> None:

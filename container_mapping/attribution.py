@@ -49,17 +49,19 @@ def _by_run(labels: Mapping[str, str], context: PipelineContext) -> Attribution 
 
 
 def _by_revision(labels: Mapping[str, str], context: PipelineContext) -> Attribution | None:
+    """By commit, and only together with the repository: a commit alone names no run.
+
+    Our commit of our repository is a match; another commit of our repository was built by
+    another run. A label naming no repository, or another one (a multi-repo checkout), says
+    nothing about which run built the image, whatever its commit.
+    """
     revision = (labels.get(AZURE_REVISION) or labels.get(OCI_REVISION) or "").strip().lower()
-    source = labels.get(AZURE_REPOSITORY_URI) or labels.get(OCI_SOURCE)
-    if not revision or not context.commit:
+    source = (labels.get(AZURE_REPOSITORY_URI) or labels.get(OCI_SOURCE) or "").strip()
+    if not revision or not source or not context.commit or not context.repository_uri:
         return None
-    if revision == context.commit.lower():
-        return Attribution.MATCH
-    # Another commit of our own repository was built by another run. A revision of some
-    # other repository (a multi-repo checkout) says nothing about which run built it.
-    if source and _same_url(source, context.repository_uri):
-        return Attribution.OTHER_RUN
-    return None
+    if _normalise_url(source) != _normalise_url(context.repository_uri):
+        return None
+    return Attribution.MATCH if revision == context.commit.lower() else Attribution.OTHER_RUN
 
 
 def _same_url(left: str | None, right: str | None) -> bool:

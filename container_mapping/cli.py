@@ -143,7 +143,8 @@ def _collect(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime, timezone
 
-    from container_mapping.capture import capture
+    from container_mapping.capture import capture, docker_collectors, registry_factory
+    from container_mapping.context import from_environment
     from container_mapping.model import CollectionWindow, format_time
     from container_mapping.render import table
     from container_mapping.window import parse_moment
@@ -159,7 +160,16 @@ def _collect(args: argparse.Namespace) -> int:
         (window.until - window.since).total_seconds(), "on" if verify else "off", args.timeout,
     )  # fmt: skip
     started = time.monotonic()
-    report = capture(window, environ=os.environ, verify=verify, deadline=started + args.timeout)
+    report = capture(
+        window,
+        from_environment(os.environ),
+        collectors=docker_collectors(os.environ),
+        registry=registry_factory(os.environ),
+        verify=verify,
+        deadline=started + args.timeout,
+    )
+    for warning in report.warnings:
+        logger.warning("%s", warning)
     _log_outcome(report, time.monotonic() - started)
     if as_json:
         json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)

@@ -52,10 +52,7 @@ class EngineAddress:
     tls_verify: bool = False
     cert_path: str | None = None
     origin: str = "default"  # which setting named it: DOCKER_HOST, a context, or the default
-
-    @property
-    def scheme(self) -> str:
-        return self.url.split("://", 1)[0]
+    note: str | None = None  # a problem met finding it (an unreadable Docker config), to report
 
 
 def resolve_address(environ: Mapping[str, str]) -> EngineAddress:
@@ -66,24 +63,31 @@ def resolve_address(environ: Mapping[str, str]) -> EngineAddress:
     if host:
         return EngineAddress(host, tls_verify, cert_path, origin="DOCKER_HOST")
     config_dir = Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
-    name = environ.get("DOCKER_CONTEXT", "").strip() or _current_context(config_dir)
+    name: str | None = environ.get("DOCKER_CONTEXT", "").strip()
+    note = None
+    if not name:
+        name, note = _current_context(config_dir)
     if name and name != "default":
         return _context_address(config_dir, name)
     default = DEFAULT_WINDOWS_PIPE if sys.platform == "win32" else DEFAULT_UNIX_SOCKET
-    return EngineAddress(default, tls_verify, cert_path)
+    return EngineAddress(default, tls_verify, cert_path, note=note)
 
 
-def _current_context(config_dir: Path) -> str | None:
+def _current_context(config_dir: Path) -> tuple[str | None, str | None]:
+    """The config's `currentContext`, and what was wrong with the config if it is unreadable.
+
+    An unreadable config is not a fault (the default engine is used), but it is said: the
+    collector reports the note with its warnings.
+    """
     path = config_dir / "config.json"
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as err:  # said once; the default engine is used meanwhile
-        logger.warning("ignoring the Docker config %s: %s; fix or remove it", path, _why(err))
-        return None
+        return None, None
+    except (OSError, ValueError) as err:
+        return None, f"ignoring the Docker config {path}: {_why(err)}; fix or remove it"
     value = config.get("currentContext") if isinstance(config, dict) else None
-    return value if isinstance(value, str) else None
+    return (value if isinstance(value, str) else None), None
 
 
 def _why(err: Exception) -> str:
@@ -131,9 +135,6 @@ class Engine:
         self._deadline = deadline
 
     # -- the calls the collector needs ------------------------------------------------------
-
-    def ping(self) -> None:
-        self._request("/_ping")
 
     def version(self) -> dict[str, Any]:
         data = self._json("/version")
@@ -260,6 +261,7 @@ class Engine:
         return (
             f"no Docker engine reachable at {self.address.url} ({self.address.origin}): {why}. "
             "Start the engine, or point DOCKER_HOST at it"
+            + (f" (also {self.address.note})" if self.address.note else "")
         )
 
 

@@ -8,7 +8,7 @@ round-trip it through the schema.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -214,10 +214,19 @@ class MappingReport:
     engine_version: str | None = None
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     tool_version: str = __version__
+    warnings: tuple[str, ...] = ()  # what capture noticed; shown to the user, never sent
 
     @property
     def pushed(self) -> tuple[ImageRecord, ...]:
         return tuple(r for r in self.images if r.pushed)
+
+    def for_sink(self) -> MappingReport:
+        """What may leave the job: the images it pushed, nothing of another run.
+
+        Records whose labels name another run, and images built but not pushed (on a shared
+        host they may be a neighbour's), stay on the agent.
+        """
+        return replace(self, images=self.pushed, skipped=(), warnings=())
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,48 +1,50 @@
 """The pipeline task's Python side: pre-job and post-job, run by `task/index.js`.
 
-pre-job records the job's start as the variable `ContainerMapping.JobStart` (post-job reads it
-back as `CONTAINERMAPPING_JOBSTART`), and the Python that ran it as `ContainerMapping.Python`,
-so post-job's shim starts that interpreter directly instead of searching PATH again.
+pre-job records the job's start as the read-only variable `ContainerMapping.JobStart` (post-job
+reads it back as `CONTAINERMAPPING_JOBSTART`): read-only, so no later step can move it.
 
-post-job collects what the job pushed since then, asks for the job's OIDC token only if there
-is something to send, and sends it. Without pre-job's variable, the window starts at
-`System.PipelineStartTime` (at most 24 hours back), else one hour back: `FALLBACK_WINDOW`.
+post-job collects what the job pushed since then and sends it. Its window never starts before
+`System.PipelineStartTime`, a predefined variable no step can set: a step that sets
+`ContainerMapping.JobStart` where pre-job did not (or an earlier time) cannot reach back into
+other runs' pushes. Without a usable job start the window starts at the run's start, and post-job
+says so once; with neither, one hour back (`FALLBACK_WINDOW`). The job's OIDC token is asked for
+only once a push is seen, and then in parallel with the rest of the capture.
+
+Only this job's pushed images leave the job: records whose labels name another run, and images
+built but not pushed (on a shared host they may be a neighbour's), go to the debug log by name.
 
 The step never breaks a build: whatever happens ends in at most one warning and exit 0, unless
 the `failOnError` input asks for one error, a failed task and exit 3. Exit codes: 0 done (or a
 fault reported as a warning), 3 a fault reported as an error (failOnError); anything else is a
 crash the shim reports. Output is quiet: one summary line, or one informational line when
 nothing was pushed, or when the agent has no Docker engine at all (no DOCKER_HOST or context,
-nothing at the default socket: a job without Docker is not a fault). Tokens are masked
-(`task.setsecret`) before any other line is printed.
+nothing at the default socket: a job without Docker is not a fault). Every secret (the job's
+access token, the proxy password, the OIDC token) is masked (`task.setsecret`) before any other
+line is printed, and `AgentLog` scrubs them from every line besides.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from container_mapping.agent import AgentLog
 from container_mapping.errors import ConfigError, EngineUnavailable, Error
+from container_mapping.sinks import DEFENDER_ENDPOINT, PROTOCOLS
 
 if TYPE_CHECKING:
+    from container_mapping.azdo.oidc import BackgroundToken
     from container_mapping.http import HttpClient
     from container_mapping.model import CollectionWindow, MappingReport, PipelineContext
-    from container_mapping.sinks.interface import Sink, SinkProtocol, TokenSource
+    from container_mapping.sinks.interface import Sink
 
-DEFENDER_ENDPOINT = (
-    "https://dfdinfra-afdendpoint-prod-d5fqbucbg7fue0cf.z01.azurefd.net"
-    "/azuredevops/v1/container-mappings"
-)
 DEFAULT_TIMEOUT = 30.0
-PROTOCOLS = ("defender", "mapping-service")  # the values of sinks.interface.SinkProtocol
 START_VARIABLE = "ContainerMapping.JobStart"
-PYTHON_VARIABLE = "ContainerMapping.Python"
+PIPELINE_START_VARIABLE = "System.PipelineStartTime"
 FALLBACK_WINDOW = timedelta(hours=1)
 MAX_WINDOW = timedelta(hours=24)
 CLOCK_SLACK = timedelta(seconds=1)  # the engine may run on another clock (a remote DOCKER_HOST)
@@ -56,6 +58,47 @@ def _env_name(variable: str) -> str:
     return variable.replace(".", "_").replace(" ", "_").upper()
 
 
+def parse_timeout(text: str) -> float | None:
+    """`timeoutSeconds` by the one grammar the shim shares (`TIMEOUT_PATTERN` in index.js).
+
+    One to four digits, optionally `.` and one to three digits, between 1 and 3600; else `None`.
+    No exponents, signs, underscores or spaces inside: what `float()` would take beyond that,
+    Node's `Number()` reads otherwise, and the two sides must agree on the budget.
+    """
+    whole, dot, fraction = text.partition(".")
+    if not (whole.isascii() and whole.isdigit() and 1 <= len(whole) <= 4):
+        return None
+    if dot and not (fraction.isascii() and fraction.isdigit() and 1 <= len(fraction) <= 3):
+        return None
+    value = float(text)
+    return value if 1 <= value <= 3600 else None
+
+
+def check_endpoint(text: str) -> str:
+    """The `endpoint` input as a URL this task can send to, or a `ConfigError` saying why.
+
+    Messages never repeat the value: it may carry a key in its query or user-info.
+    """
+    import urllib.parse
+
+    fix = "give the endpoint as https://host[:port]/path"
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"input endpoint is not a valid URL (bad host or port); {fix}") from None
+    if parts.scheme.lower() not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"input endpoint is not an https:// or http:// URL; {fix}")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            "input endpoint carries a user name or password; remove it (the job's token "
+            "authenticates the report)"
+        )
+    if port == 0:
+        raise ConfigError(f"input endpoint has port 0; {fix}")
+    return text
+
+
 class TaskInputs(NamedTuple):
     """The task's inputs (a NamedTuple: pre-job must not pay for importing dataclasses)."""
 
@@ -64,44 +107,50 @@ class TaskInputs(NamedTuple):
     protocol: str = "defender"
     timeout_seconds: float = DEFAULT_TIMEOUT
     fail_on_error: bool = False
+    notes: tuple[str, ...] = ()  # inputs that were wrong but had a safe default
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> TaskInputs:
+        """pre-job reads only `command`; post-job's inputs are post-job's to judge."""
+
         def get(name: str) -> str:
             return environ.get(f"INPUT_{name.upper()}", "").strip()
 
         command = get("command") or "post-job"
         if command not in ("pre-job", "post-job"):
-            raise ConfigError(f"input command={command!r}: use pre-job or post-job")
+            raise ConfigError(f"input command={_shown(command)}: use pre-job or post-job")
+        if command == "pre-job":
+            return cls(command=command, fail_on_error=fail_on_error(environ))
         protocol = get("protocol") or "defender"
         if protocol not in PROTOCOLS:
-            raise ConfigError(f"input protocol={protocol!r}: use defender or mapping-service")
-        endpoint = get("endpoint") or DEFENDER_ENDPOINT
-        if not endpoint.lower().startswith(("https://", "http://")):
-            raise ConfigError("input endpoint: give an https:// or http:// URL")
+            raise ConfigError(f"input protocol={_shown(protocol)}: use defender or mapping-service")
+        timeout, notes = DEFAULT_TIMEOUT, ()  # type: tuple[float, tuple[str, ...]]
+        text = get("timeoutSeconds")
+        if text:
+            parsed = parse_timeout(text)
+            if parsed is None:
+                notes = (
+                    f"input timeoutSeconds={_shown(text)} is not a number of seconds from 1 "
+                    f"to 3600 (like 30 or 12.5); used {DEFAULT_TIMEOUT:.0f}",
+                )
+            timeout = parsed or DEFAULT_TIMEOUT
         return cls(
             command=command,
-            endpoint=endpoint,
+            endpoint=check_endpoint(get("endpoint") or DEFENDER_ENDPOINT),
             protocol=protocol,
-            timeout_seconds=_timeout(get("timeoutSeconds")),
+            timeout_seconds=timeout,
             fail_on_error=fail_on_error(environ),
+            notes=notes,
         )
+
+
+def _shown(value: str) -> str:
+    """An input's value fit for a message: short, and without control characters."""
+    return repr(value[:40] + ("…" if len(value) > 40 else ""))
 
 
 def fail_on_error(environ: Mapping[str, str]) -> bool:
     return environ.get("INPUT_FAILONERROR", "").strip().lower() in ("true", "1", "yes", "on")
-
-
-def _timeout(text: str) -> float:
-    if not text:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"input timeoutSeconds={text!r}: give a number of seconds") from None
-    if not 1 <= value <= 3600:
-        raise ConfigError(f"input timeoutSeconds={text!r}: between 1 and 3600 seconds")
-    return value
 
 
 def deadline_from(environ: Mapping[str, str], timeout: float) -> float:
@@ -114,98 +163,128 @@ def deadline_from(environ: Mapping[str, str], timeout: float) -> float:
     return now + min(max(wall - time.time(), 0.0), timeout)
 
 
-def collection_window(environ: Mapping[str, str], now: datetime) -> CollectionWindow:
-    """[job start, now]; see the module docstring for the fallbacks."""
-    from container_mapping.model import CollectionWindow, parse_time
+def collection_window(
+    environ: Mapping[str, str], now: datetime
+) -> tuple[CollectionWindow, str | None]:
+    """[job start, now], and a note when the job's start could not be used.
 
-    since = None
-    for variable in (START_VARIABLE, "System.PipelineStartTime"):
-        try:
-            since = parse_time(environ.get(_env_name(variable), ""))
-        except Error:
-            continue
-        if now - MAX_WINDOW <= since <= now + CLOCK_SLACK:
-            break
-        since = None
-    since = now - FALLBACK_WINDOW if since is None else since - CLOCK_SLACK
-    return CollectionWindow(min(since, now), now)
+    The start is pre-job's record, never earlier than the run's own start (which no step can
+    set); see the module docstring for the fallbacks.
+    """
+    from container_mapping.model import CollectionWindow
+
+    run_start = _recent_time(environ, PIPELINE_START_VARIABLE, now)
+    job_start = _recent_time(environ, START_VARIABLE, now)
+    note = None
+    if job_start is not None:
+        since = max(job_start, run_start) if run_start is not None else job_start
+    elif run_start is not None:
+        since = run_start
+        note = (
+            f"{START_VARIABLE} (set by the pre-job step) is missing or not a time: "
+            "looked for pushes since the pipeline run started"
+        )
+    else:
+        since = now - FALLBACK_WINDOW
+        note = (
+            f"neither {START_VARIABLE} nor {PIPELINE_START_VARIABLE} is a usable time: "
+            "looked for pushes in the last hour"
+        )
+    return CollectionWindow(min(since - CLOCK_SLACK, now), now), note
+
+
+def _recent_time(environ: Mapping[str, str], variable: str, now: datetime) -> datetime | None:
+    from container_mapping.model import parse_time
+
+    try:
+        value = parse_time(environ.get(_env_name(variable), ""))
+    except Error:
+        return None
+    return value if now - MAX_WINDOW <= value <= now + CLOCK_SLACK else None
 
 
 def pre_job(log: AgentLog, now: datetime) -> int:
     # Not model.format_time: pre-job imports nothing it can do without (RFC 3339, UTC, `Z`).
     log.set_variable(
-        START_VARIABLE, now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        START_VARIABLE,
+        now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        readonly=True,
     )
-    if sys.executable and os.path.isabs(sys.executable):
-        log.set_variable(PYTHON_VARIABLE, sys.executable)
     return EXIT_OK
 
 
-def post_job(inputs: TaskInputs, environ: Mapping[str, str], log: AgentLog, deadline: float) -> int:
-    from container_mapping.capture import capture
-    from container_mapping.defender.oidc import access_token
+class Job(NamedTuple):
+    """What post-job reads of its environment, once, at the entry point."""
 
-    log.set_secret(access_token(environ) or "")
-    now = datetime.now(timezone.utc)
-    with _capture_notes() as notes:
-        report = capture(
-            collection_window(environ, now),
-            environ=environ,
-            deadline=_share(deadline, CAPTURE_SHARE),
-        )
-    pushed = report.pushed
-    if not pushed:
+    inputs: TaskInputs
+    context: PipelineContext
+    access_token: str | None
+    environ: Mapping[str, str]  # for the engine's address, registry credentials, proxy and TLS
+
+    @classmethod
+    def from_environment(cls, inputs: TaskInputs, environ: Mapping[str, str]) -> Job:
+        from container_mapping.azdo.oidc import access_token
+        from container_mapping.context import from_environment
+
+        return cls(inputs, from_environment(environ), access_token(environ), environ)
+
+
+def post_job(job: Job, log: AgentLog, deadline: float) -> int:
+    from container_mapping.capture import capture, docker_collectors, registry_factory
+    from container_mapping.proxy import secrets_to_mask
+
+    log.set_secret(job.access_token or "")
+    for secret in secrets_to_mask(job.environ):
+        log.set_secret(secret)
+    for input_note in job.inputs.notes:
+        log.warning(f"container-mapping: {input_note}")
+    window, note = collection_window(job.environ, datetime.now(timezone.utc))
+    if note:
+        log.info(f"container-mapping: {note}")
+    token = _background_token(job, log, deadline)
+    report = capture(
+        window,
+        job.context,
+        collectors=docker_collectors(job.environ),
+        registry=registry_factory(job.environ),
+        deadline=_share(deadline, CAPTURE_SHARE),
+        on_push=token.start,
+    )
+    _debug_left_out(log, report)
+    if not report.pushed:
         log.info(f"container-mapping: no image was pushed in this job{_since(report)}")
-        return _notes(log, notes)
-    sink = make_sink(inputs, environ, log)
-    delivery = sink.send(report, deadline)
+        return _warnings(log, report.warnings)
+    sink = make_sink(job.inputs, token.http, token)
+    delivery = sink.send(report.for_sink(), deadline)
     log.info(summary(report, delivery.endpoint))
-    return _notes(log, notes)
+    return _warnings(log, report.warnings)
 
 
-def make_sink(inputs: TaskInputs, environ: Mapping[str, str], log: AgentLog) -> Sink:
-    from container_mapping.defender.oidc import OidcTokenClient, access_token
+def _background_token(job: Job, log: AgentLog, deadline: float) -> BackgroundToken:
+    """The job's OIDC token, asked for in a thread once capture sees a push."""
+    from container_mapping.azdo.oidc import BackgroundToken
+
+    return BackgroundToken(
+        lambda: _http_client(job.environ), job.context, job.access_token, log.set_secret, deadline
+    )
+
+
+def _http_client(environ: Mapping[str, str]) -> HttpClient:
     from container_mapping.http import HttpClient
-    from container_mapping.sinks.interface import SinkProtocol
 
-    try:
-        protocol = SinkProtocol(inputs.protocol)
-    except ValueError:
-        raise ConfigError(
-            f"input protocol={inputs.protocol!r}: use defender or mapping-service"
-        ) from None
-    http = HttpClient(environ=http_environment(environ))
-    report_context = _context(environ)
-
-    def token(deadline: float | None) -> str:
-        value = OidcTokenClient(http).request(report_context, access_token(environ), deadline)
-        log.set_secret(value)
-        return value
-
-    return _sink_for(protocol, inputs.endpoint, http, token)
+    return HttpClient(environ=environ)
 
 
-def http_environment(environ: Mapping[str, str]) -> Mapping[str, str]:
-    """The agent's proxy (`AGENT_PROXYURL`) as `https_proxy`/`http_proxy`, unless those are set.
-
-    The agent's bypass list (regular expressions) and proxy credentials are not carried over.
-    """
-    proxy = environ.get("AGENT_PROXYURL", "").strip()
-    standard = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
-    if not proxy or any(environ.get(name) for name in standard):
-        return environ
-    return {**environ, "https_proxy": proxy, "http_proxy": proxy}
-
-
-def _sink_for(protocol: SinkProtocol, endpoint: str, http: HttpClient, token: TokenSource) -> Sink:
+def make_sink(inputs: TaskInputs, http: HttpClient, token: BackgroundToken) -> Sink:
     from container_mapping.sinks.defender import DefenderSink
     from container_mapping.sinks.interface import SinkProtocol
     from container_mapping.sinks.mapping_service import MappingServiceSink
 
+    protocol = SinkProtocol(inputs.protocol)
     if protocol is SinkProtocol.DEFENDER:
-        return DefenderSink(endpoint, http, token)
+        return DefenderSink(inputs.endpoint, http, token)
     if protocol is SinkProtocol.MAPPING_SERVICE:
-        return MappingServiceSink(endpoint, http, token)
+        return MappingServiceSink(inputs.endpoint, http, token)
     _assert_never(protocol)
 
 
@@ -213,10 +292,13 @@ def _assert_never(value: NoReturn) -> NoReturn:
     raise AssertionError(f"unhandled choice {value!r}")
 
 
-def _context(environ: Mapping[str, str]) -> PipelineContext:
-    from container_mapping.context import from_environment
-
-    return from_environment(environ)
+def _debug_left_out(log: AgentLog, report: MappingReport) -> None:
+    """Name, in the debug log only, what stays in the job; never a label (it may hold a secret)."""
+    for record in report.skipped:
+        log.debug(f"container-mapping: left out {record.reference}: its labels name another run")
+    for record in report.images:
+        if not record.pushed:
+            log.debug(f"container-mapping: left out {record.reference}: built, not pushed")
 
 
 def summary(report: MappingReport, endpoint: str) -> str:
@@ -238,29 +320,8 @@ def _share(deadline: float, share: float) -> float:
     return now + max(deadline - now, 0.0) * share
 
 
-@contextlib.contextmanager
-def _capture_notes() -> Iterator[list[str]]:
-    """Collect what the collectors log as warnings meanwhile, to report once at the end."""
-    import logging
-
-    messages: list[str] = []
-
-    class Notes(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
-
-    logger = logging.getLogger("container_mapping")
-    handler, propagate = Notes(logging.WARNING), logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        yield messages
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
-
-
-def _notes(log: AgentLog, messages: list[str]) -> int:
+def _warnings(log: AgentLog, messages: Sequence[str]) -> int:
+    """What capture noticed, as one warning: the first message, the rest in the debug log."""
     if not messages:
         return EXIT_OK
     for message in messages:
@@ -305,10 +366,10 @@ def run(environ: Mapping[str, str], log: AgentLog) -> int:
     try:
         fail = fail_on_error(environ)
         inputs = TaskInputs.from_environment(environ)
-        now = datetime.now(timezone.utc)
         if inputs.command == "pre-job":
-            return pre_job(log, now)
-        return post_job(inputs, environ, log, deadline_from(environ, inputs.timeout_seconds))
+            return pre_job(log, datetime.now(timezone.utc))
+        job = Job.from_environment(inputs, environ)
+        return post_job(job, log, deadline_from(environ, inputs.timeout_seconds))
     except EngineUnavailable as err:
         why = no_engine_here(err, environ)
         if why and not fail:
@@ -323,7 +384,7 @@ def run(environ: Mapping[str, str], log: AgentLog) -> int:
         log.debug("".join(traceback.format_exception(type(err), err, err.__traceback__)))
         return report_fault(
             log,
-            f"container-mapping stopped on an unexpected {type(err).__name__}: {err} "
+            f"container-mapping stopped on an unexpected {type(err).__name__} "
             "(set System.Debug to true for the traceback, and please report it)",
             fail,
         )

@@ -9,9 +9,12 @@
  * Python, a crash or a kill ends in one warning and exit 0 (with failOnError: one error, a failed
  * task and exit 1).
  *
- * Which Python: the one pre-job recorded in the variable ContainerMapping.Python (so post-job
- * skips the PATH search and any version-manager shim in front of the interpreter), else python3
- * and python on PATH, else `py -3` on Windows. Each candidate runs with -E -s -S: no site
+ * Which Python: python3 and python on the agent's own PATH, else `py -3` on Windows. Nothing a
+ * pipeline step can set chooses it: a step may set variables (`task.setvariable`) and prepend to
+ * PATH (`task.prependpath`), and what this runs gets the job's access token. So on Linux the PATH
+ * searched is the one the agent's worker process (this process's parent) started with, read from
+ * /proc, which no step can change; where that cannot be read, the process's own PATH is used.
+ * Each candidate runs with -E -s -S: no site
  * (a .pth importing certifi costs 40 ms here), no user site, no PYTHON* variables. The package
  * needs only the standard library; the bootstrap below puts it first on sys.path, drops the
  * working directory (a json.py in the repository must not shadow the standard library), exits
@@ -19,6 +22,11 @@
  *
  * Which package: the copy vendored beside this file (python/container_mapping), else the
  * repository checkout this file lives in.
+ *
+ * The budget holds whatever the child does: Python runs as the leader of a process group of its
+ * own, the whole group is killed at the deadline (a `python3` that is a wrapper script, or
+ * anything it started, dies with it), and the step ends then without waiting for pipes that an
+ * escaped grandchild may still hold.
  */
 const childProcess = require('child_process');
 const fs = require('fs');
@@ -29,6 +37,9 @@ const EXIT_TOO_OLD = 87; // the bootstrap: this interpreter is older than 3.9
 const NOT_RUNNABLE = new Set([EXIT_TOO_OLD, 126, 127, 9009]); // try the next candidate
 const DEFAULT_BUDGET = 30;
 const STDERR_KEPT = 64 * 1024;
+const GRACE_MS = 200; // after the child exits, how long its pipes may take to close
+// The one grammar of timeoutSeconds, shared with container_mapping/task.py (TIMEOUT_PATTERN).
+const TIMEOUT_PATTERN = /^[0-9]{1,4}(\.[0-9]{1,3})?$/;
 
 const BOOTSTRAP = [
   'import sys',
@@ -49,8 +60,10 @@ function isTrue(value) {
 }
 
 function budgetSeconds(env) {
-  const value = Number(String(env.INPUT_TIMEOUTSECONDS || '').trim() || DEFAULT_BUDGET);
-  return Number.isFinite(value) && value >= 1 && value <= 3600 ? value : DEFAULT_BUDGET;
+  const text = String(env.INPUT_TIMEOUTSECONDS || '').trim();
+  if (!TIMEOUT_PATTERN.test(text)) return DEFAULT_BUDGET; // Python says so, once
+  const value = Number(text);
+  return value >= 1 && value <= 3600 ? value : DEFAULT_BUDGET;
 }
 
 function packageRoot() {
@@ -69,9 +82,23 @@ function isExecutable(file) {
   }
 }
 
-function onPath(env, name) {
+// The PATH the agent's worker process started with (Linux), else this process's own.
+function trustedPath(env) {
+  if (process.platform === 'linux') {
+    try {
+      const environ = fs.readFileSync(`/proc/${process.ppid}/environ`, 'latin1');
+      const entry = environ.split('\0').find((item) => item.startsWith('PATH='));
+      if (entry) return entry.slice(5);
+    } catch (err) {
+      // not readable: fall back to our own PATH
+    }
+  }
+  return String(env.PATH || env.Path || '');
+}
+
+function onPath(searchPath, name) {
   const windows = process.platform === 'win32';
-  const dirs = String(env.PATH || env.Path || '').split(path.delimiter).filter(Boolean);
+  const dirs = searchPath.split(path.delimiter).filter((dir) => path.isAbsolute(dir));
   const found = [];
   for (const dir of dirs) {
     // The Microsoft Store's python.exe aliases open the Store instead of running Python.
@@ -84,13 +111,12 @@ function onPath(env, name) {
 
 function candidates(env) {
   const list = [];
-  const recorded = String(env.CONTAINERMAPPING_PYTHON || '').trim();
-  if (recorded && path.isAbsolute(recorded) && isExecutable(recorded)) list.push([recorded, []]);
+  const searchPath = trustedPath(env);
   for (const name of ['python3', 'python']) {
-    for (const file of onPath(env, name)) list.push([file, []]);
+    for (const file of onPath(searchPath, name)) list.push([file, []]);
   }
   if (process.platform === 'win32') {
-    for (const file of onPath(env, 'py')) list.push([file, ['-3']]);
+    for (const file of onPath(searchPath, 'py')) list.push([file, ['-3']]);
   }
   const seen = new Set();
   return list.filter(([file, args]) => {
@@ -138,44 +164,57 @@ class Step {
     if (list.length === 0) return done(this.noPython());
     const [file, prefix] = list[0];
     const args = prefix.concat(['-E', '-s', '-S', '-c', BOOTSTRAP, packageRoot(), this.command]);
+    const windows = process.platform === 'win32';
     const child = childProcess.spawn(file, args, {
       env: this.childEnv(),
       stdio: ['ignore', 'inherit', 'pipe'],
       windowsHide: true,
+      detached: !windows, // a process group of its own, killed whole at the deadline
     });
     let stderr = '';
-    let killed = false;
     let settled = false;
-    const left = this.started + this.killAfter * 1000 - Date.now();
-    const timer = setTimeout(() => {
-      killed = true;
-      child.kill('SIGKILL');
-    }, Math.max(left, 0));
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk) => {
-      if (stderr.length < STDERR_KEPT) stderr += chunk;
-    });
+    let grace = null;
     const finish = (outcome) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(grace);
+      child.stderr.destroy();
       outcome();
     };
-    child.on('error', () => finish(() => this.run(list.slice(1), done)));
-    child.on('close', (code, signal) => finish(() => {
-      if (killed) return done(this.fault(this.killedMessage()));
+    const left = this.started + this.killAfter * 1000 - Date.now();
+    const timer = setTimeout(() => {
+      killGroup(child);
+      finish(() => done(this.fault(this.killedMessage()), true));
+    }, Math.max(left, 0));
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk) => {
+      if (stderr.length < STDERR_KEPT) stderr += chunk.slice(0, STDERR_KEPT - stderr.length);
+    });
+    child.stderr.on('error', () => {});
+    const ended = (code, signal) => finish(() => {
+      killGroup(child); // whatever it left behind
       if (NOT_RUNNABLE.has(code)) return this.run(list.slice(1), done);
       if (code === 0) return done(0);
       if (code === EXIT_REPORTED) return done(this.failOnError ? 1 : 0);
       return done(this.crashed(file, code, signal, stderr));
-    }));
+    });
+    child.on('error', () => finish(() => this.run(list.slice(1), done)));
+    // 'close' waits for the pipes too; a grandchild holding them must not hold the step.
+    child.on('exit', (code, signal) => {
+      grace = setTimeout(() => ended(code, signal), GRACE_MS);
+    });
+    child.on('close', (code, signal) => ended(code, signal));
     return undefined;
   }
 
   noPython() {
     if (this.command === 'pre-job') {
       // Record the start all the same; post-job, which needs Python too, reports the fault once.
-      this.write(`##vso[task.setvariable variable=ContainerMapping.JobStart]${new Date(this.started).toISOString()}`);
+      this.write(
+        '##vso[task.setvariable variable=ContainerMapping.JobStart;isreadonly=true]' +
+          new Date(this.started).toISOString()
+      );
       return 0;
     }
     return this.fault(
@@ -204,6 +243,15 @@ class Step {
   }
 }
 
+function killGroup(child) {
+  try {
+    if (process.platform === 'win32') child.kill('SIGKILL');
+    else process.kill(-child.pid, 'SIGKILL');
+  } catch (err) {
+    // already gone
+  }
+}
+
 function main() {
   const env = process.env;
   if (isTrue(env.CONTAINERMAPPING_DISABLED)) {
@@ -211,8 +259,10 @@ function main() {
     return;
   }
   const step = new Step(env);
-  step.run(candidates(env), (code) => {
+  step.run(candidates(env), (code, timedOut) => {
     process.exitCode = code;
+    // At the deadline nothing may keep the step alive: no pipe, no timer, no grandchild.
+    if (timedOut) process.exit(code);
   });
 }
 

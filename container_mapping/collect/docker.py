@@ -15,7 +15,7 @@ answered in the image's `RepoDigests`, one per repository.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -54,11 +54,18 @@ class DockerCollector:
     def from_environment(cls, environ: Mapping[str, str]) -> DockerCollector:
         return cls(Engine.from_environment(environ))
 
-    def collect(self, window: CollectionWindow, deadline: float | None = None) -> Collection:
+    def collect(
+        self,
+        window: CollectionWindow,
+        deadline: float | None = None,
+        on_push: Callable[[], None] | None = None,
+    ) -> Collection:
         self.engine.set_deadline(deadline)
         version = str(self.engine.version().get("Version") or "") or None
-        warnings: list[str] = []
+        warnings = [self.engine.address.note] if self.engine.address.note else []
         events = self._events(window, warnings)
+        if on_push is not None and any(e.action == "push" for e in events):
+            on_push()
         images = _ImageCache(self.engine)
         records = _pushed(events, images, warnings) + _built_only(events, images)
         logger.debug("inspected %d images for %d records", len(images.seen), len(records))

@@ -7,6 +7,7 @@ attribution or ask registries: `capture.py` does that once for all collectors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +28,14 @@ class Collector(Protocol):
 
     name: str
 
-    def collect(self, window: CollectionWindow, deadline: float | None = None) -> Collection:
-        """Return the images; raise `CollectorError` or `EngineUnavailable` when it cannot."""
+    def collect(
+        self,
+        window: CollectionWindow,
+        deadline: float | None = None,
+        on_push: Callable[[], None] | None = None,
+    ) -> Collection:
+        """Return the images; raise `EngineUnavailable` or an `Error` when it cannot.
+
+        Call `on_push` once, as early as the source shows that something was pushed.
+        """
         ...

@@ -19,7 +19,7 @@ TokenSource = Callable[[Optional[float]], str]
 
 
 class SinkProtocol(str, enum.Enum):
-    """The `protocol` input of the task."""
+    """The `protocol` input of the task (its values are `sinks.PROTOCOLS`)."""
 
     DEFENDER = "defender"
     MAPPING_SERVICE = "mapping-service"

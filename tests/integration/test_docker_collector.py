@@ -14,7 +14,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from container_mapping.capture import capture
+from container_mapping.capture import capture, docker_collectors, registry_factory
+from container_mapping.context import from_environment
 from container_mapping.http import HttpClient
 from container_mapping.model import Attribution, CollectionWindow, MappingReport
 
@@ -39,8 +40,13 @@ def _now() -> datetime:
 def _capture(docker_host: str, since: datetime, **env: str) -> MappingReport:
     time.sleep(0.05)  # the engine stamps events with its own clock: let `until` pass the last one
     window = CollectionWindow(since, _now())
+    environ = {"DOCKER_HOST": docker_host, **env}
     return capture(
-        window, environ={"DOCKER_HOST": docker_host, **env}, deadline=time.monotonic() + 30
+        window,
+        from_environment(environ),
+        collectors=docker_collectors(environ),
+        registry=registry_factory(environ),
+        deadline=time.monotonic() + 30,
     )
 
 

@@ -16,14 +16,28 @@ TRICKY = st.text(
 )
 
 
+LINE_STARTERS = "\x1b\x85\u2028\u2029\x0b\x0c\x00\x7f\x9b"
+
+
 @given(TRICKY)
 def test_property_escaping_round_trips(value: str) -> None:
-    assert agent.unescape_property(agent.escape_property(value)) == value
+    assert agent.unescape_property(agent.escape_property(value)) == agent.strip_controls(value)
 
 
 @given(TRICKY)
 def test_message_escaping_round_trips(value: str) -> None:
-    assert agent.unescape_message(agent.escape_message(value)) == value
+    assert agent.unescape_message(agent.escape_message(value)) == agent.strip_controls(value)
+
+
+@given(TRICKY)
+def test_no_character_that_may_start_a_line_survives_escaping(value: str) -> None:
+    for escaped in (agent.escape_message(value), agent.escape_property(value), agent.plain(value)):
+        assert not set(escaped) & set(LINE_STARTERS + "\r\n")
+
+
+def test_controls_are_dropped_not_replaced() -> None:
+    assert agent.plain("a\x1b[2Kb\u2028##vso[x]\x85c") == "a[2Kb# #vso[x]c"
+    assert agent.escape_message("tab\tstays") == "tab\tstays"
 
 
 @given(TRICKY)
@@ -43,8 +57,8 @@ def test_a_command_reads_back_as_written(name: str, message: str) -> None:
     line = agent.command("task.setvariable", {"variable": name, "issecret": "false"}, message)
     parsed = parse_command(line)
     assert parsed is not None
-    assert parsed.properties == {"variable": name, "issecret": "false"}
-    assert parsed.message == message
+    assert parsed.properties == {"variable": agent.strip_controls(name), "issecret": "false"}
+    assert parsed.message == agent.strip_controls(message)
 
 
 def test_escapes_percent_first() -> None:
@@ -70,7 +84,7 @@ def test_agent_log_lines() -> None:
         log.set_secret("s3cr%t")
         log.set_secret("  ")  # nothing to mask: no command
         log.set_variable("ContainerMapping.JobStart", "2026-11-27T09:00:00Z")
-        log.set_variable("Other", "x", secret=True)
+        log.set_variable("Other", "x", readonly=True)
         log.warning("engine said: no\nsecond line")
         log.error("bad")
         log.fail("failed")
@@ -80,7 +94,7 @@ def test_agent_log_lines() -> None:
     assert _lines(write) == [
         "##vso[task.setsecret]s3cr%AZP25t",
         "##vso[task.setvariable variable=ContainerMapping.JobStart]2026-11-27T09:00:00Z",
-        "##vso[task.setvariable variable=Other;issecret=true]x",
+        "##vso[task.setvariable variable=Other;isreadonly=true]x",
         "##vso[task.logissue type=warning]engine said: no%0Asecond line",
         "##vso[task.logissue type=error]bad",
         "##vso[task.complete result=Failed]failed",
@@ -90,9 +104,20 @@ def test_agent_log_lines() -> None:
     ]
 
 
-def test_agent_log_counts_issues() -> None:
-    log = AgentLog(io.StringIO())
-    log.warning("w")
-    log.error("e")
-    log.error("e")
-    assert (log.warnings, log.errors) == (1, 2)
+def test_a_secret_is_scrubbed_from_every_later_line_whole_and_in_pieces() -> None:
+    token = "eyJhbGciOi\r\nJIUzI1NiJ9.part"
+
+    def write(log: AgentLog) -> None:
+        log.set_secret(token)
+        log.warning(f"header value {token!r} is not allowed")
+        log.debug(f"Traceback: ValueError({token!r})\nline two: {token}")
+
+    lines = _lines(write)
+    assert lines[0] == "##vso[task.setsecret]eyJhbGciOi%0D%0AJIUzI1NiJ9.part"
+    for line in lines[1:]:
+        assert "eyJhbGciOi" not in line and "JIUzI1NiJ9" not in line, line
+    assert "***" in lines[1]
+
+
+def test_a_secret_keeps_its_control_characters_for_the_mask() -> None:
+    assert _lines(lambda log: log.set_secret("ab\x1bcd")) == ["##vso[task.setsecret]ab\x1bcd"]

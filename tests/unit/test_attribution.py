@@ -37,7 +37,22 @@ REPO = "https://dev.azure.com/contoso/Payments/_git/payments"
             },
             Attribution.MATCH,
         ),
-        ({"org.opencontainers.image.revision": COMMIT.upper()}, Attribution.MATCH),
+        # A commit alone names no run: the repository must agree too.
+        ({"org.opencontainers.image.revision": COMMIT.upper()}, Attribution.UNKNOWN),
+        (
+            {
+                "org.opencontainers.image.revision": COMMIT.upper(),
+                "org.opencontainers.image.source": REPO + ".git",
+            },
+            Attribution.MATCH,
+        ),
+        (
+            {
+                "org.opencontainers.image.revision": COMMIT,
+                "org.opencontainers.image.source": "https://github.com/x/y",
+            },
+            Attribution.UNKNOWN,
+        ),
         (
             {
                 "org.opencontainers.image.revision": OTHER_COMMIT,
@@ -52,7 +67,14 @@ REPO = "https://dev.azure.com/contoso/Payments/_git/payments"
             },
             Attribution.UNKNOWN,
         ),
-        ({"com.azure.dev.image.build.sourceversion": COMMIT}, Attribution.MATCH),
+        ({"com.azure.dev.image.build.sourceversion": COMMIT}, Attribution.UNKNOWN),
+        (
+            {
+                "com.azure.dev.image.build.sourceversion": COMMIT,
+                "com.azure.dev.image.build.repository.uri": REPO,
+            },
+            Attribution.MATCH,
+        ),
     ],
 )
 def test_verdicts(labels: dict[str, str], verdict: Attribution) -> None:

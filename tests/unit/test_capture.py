@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler
 
-from container_mapping.capture import capture
+from container_mapping.capture import capture, registry_factory
 from container_mapping.collect.interface import Collection
+from container_mapping.context import from_environment
 from container_mapping.model import CollectionWindow, ImageRecord, Verification
 from container_mapping.reference import ImageReference
 from tests.servers import serve
@@ -39,8 +41,15 @@ class _Fixed:
     def __init__(self, *records: ImageRecord) -> None:
         self.records = records
 
-    def collect(self, window: CollectionWindow, deadline: float | None = None) -> Collection:
-        return Collection(self.records, engine_version="test")
+    def collect(
+        self,
+        window: CollectionWindow,
+        deadline: float | None = None,
+        on_push: Callable[[], None] | None = None,
+    ) -> Collection:
+        if on_push is not None and any(r.pushed for r in self.records):
+            on_push()
+        return Collection(self.records, engine_version="test", warnings=("noticed",))
 
 
 def _record(registry: str, tag: str, run: str) -> ImageRecord:
@@ -54,7 +63,16 @@ def test_only_our_records_without_a_digest_go_to_the_registry() -> None:
     with serve(handler) as server:
         registry = f"127.0.0.1:{server.server_address[1]}"
         collector = _Fixed(_record(registry, "ours", "7"), _record(registry, "theirs", "8"))
-        report = capture(WINDOW, environ=PIPELINE, collectors=[collector])
+        pushes: list[bool] = []
+        report = capture(
+            WINDOW,
+            from_environment(PIPELINE),
+            collectors=[collector],
+            registry=registry_factory(PIPELINE),
+            on_push=lambda: pushes.append(True),
+        )
+    assert pushes == [True]
+    assert report.warnings == ("noticed",)
     assert handler.asked == ["/v2/team/app/manifests/ours"]
     (ours,) = report.images
     assert (ours.reference.tag, ours.digest, ours.verification) == (

@@ -56,7 +56,7 @@ def test_a_missing_context_is_a_clear_config_error(tmp_path: Path) -> None:
 def test_unsupported_scheme_says_what_to_do() -> None:
     engine = Engine.from_environment({"DOCKER_HOST": "ssh://user@builder"})
     with pytest.raises(EngineUnavailable, match="ssh://"):
-        engine.ping()
+        engine.version()
 
 
 @pytest.mark.docker
