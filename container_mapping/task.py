@@ -239,8 +239,6 @@ def post_job(job: Job, log: AgentLog, deadline: float) -> int:
     for input_note in job.inputs.notes:
         log.warning(f"container-mapping: {input_note}")
     window, note = collection_window(job.environ, datetime.now(timezone.utc))
-    if note:
-        log.info(f"container-mapping: {note}")
     token = _background_token(job, log, deadline)
     report = capture(
         window,
@@ -250,6 +248,8 @@ def post_job(job: Job, log: AgentLog, deadline: float) -> int:
         deadline=_share(deadline, CAPTURE_SHARE),
         on_push=token.start,
     )
+    if note:  # after capture: a job without an engine needs no word on its window
+        log.info(f"container-mapping: {note}")
     _debug_left_out(log, report)
     if not report.pushed:
         log.info(f"container-mapping: no image was pushed in this job{_since(report)}")

@@ -162,6 +162,7 @@ class Step {
 
   run(list, done) {
     if (list.length === 0) return done(this.noPython());
+    this.child = null;
     const [file, prefix] = list[0];
     const args = prefix.concat(['-E', '-s', '-S', '-c', BOOTSTRAP, packageRoot(), this.command]);
     const windows = process.platform === 'win32';
@@ -171,6 +172,7 @@ class Step {
       windowsHide: true,
       detached: !windows, // a process group of its own, killed whole at the deadline
     });
+    this.child = child;
     let stderr = '';
     let settled = false;
     let grace = null;
@@ -259,6 +261,13 @@ function main() {
     return;
   }
   const step = new Step(env);
+  // The agent cancelling or timing out the step stops this process: the group goes with it.
+  for (const signal of ['SIGTERM', 'SIGINT']) {
+    process.on(signal, () => {
+      if (step.child) killGroup(step.child);
+      process.exit(step.failOnError ? 1 : 0);
+    });
+  }
   step.run(candidates(env), (code, timedOut) => {
     process.exitCode = code;
     // At the deadline nothing may keep the step alive: no pipe, no timer, no grandchild.
