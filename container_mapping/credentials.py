@@ -66,6 +66,7 @@ class DockerCredentials:
         self.path = config_dir / "config.json"
         self._environ = environ
         self._config: dict[str, Any] | None = None
+        self.problem: str | None = None  # why the config was ignored, once it was read
         self._found: dict[str, Credentials | None] = {}
 
     def lookup(self, registry: str, deadline: float | None = None) -> Credentials | None:
@@ -86,8 +87,16 @@ class DockerCredentials:
 
     def _load(self) -> dict[str, Any]:
         if self._config is None:
-            self._config = _read_config(self.path)
+            self._config, self.problem = _read_config(self.path)
+            if self.problem:
+                log.warning(
+                    "ignoring the Docker config %s: %s; fix or remove it", self.path, self.problem
+                )
         return self._config
+
+    def describe(self) -> str:
+        """The config for a message: its path, and why it was ignored if it was."""
+        return f"{self.path}, ignored: {self.problem}" if self.problem else str(self.path)
 
     def _from_helper(self, helper: str, server: str, deadline: float | None) -> Credentials | None:
         program = None
@@ -117,21 +126,17 @@ class DockerCredentials:
         return _parse_helper_answer(done.stdout, helper)
 
 
-def _read_config(path: Path) -> dict[str, Any]:
+def _read_config(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The config, or `{}` and what is wrong with it (a warning, never a failure)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return {}
-    except ValueError as err:  # a warning, never a failure: the registry is asked without
-        log.warning(
-            "ignoring the Docker config %s: it is not valid JSON (%s); fix or remove it", path, err
-        )
-        return {}
+        return {}, None
+    except ValueError as err:
+        return {}, f"it is not valid JSON ({err})"
     except OSError as err:
-        why = err.strerror or type(err).__name__
-        log.warning("ignoring the Docker config %s: %s; fix or remove it", path, why)
-        return {}
-    return data if isinstance(data, dict) else {}
+        return {}, err.strerror or type(err).__name__
+    return (data, None) if isinstance(data, dict) else ({}, "it is not a JSON object")
 
 
 def _helper_name(config: Mapping[str, Any], registry: str, key: str) -> str | None:

@@ -213,8 +213,8 @@ class RegistryAuth:
     def _unauthorized(self, ref: ImageReference, why: str) -> str:
         return (
             f"401 from registry {ref.registry} for repository {ref.repository} ({why}; Docker "
-            f"config {self.credentials.path}): run `docker login {ref.registry}` on the agent, "
-            "or the pipeline's service connection lacks pull rights"
+            f"config {self.credentials.describe()}): run `docker login {ref.registry}` on the "
+            "agent, or the pipeline's service connection lacks pull rights"
         )
 
 

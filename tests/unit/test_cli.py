@@ -11,13 +11,17 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from container_mapping.cli import EXIT_ERROR, EXIT_NO_ENGINE, EXIT_OK, EXIT_USAGE, env_flag, main
+from container_mapping.collect.docker import DockerCollector
 from container_mapping.credentials import DockerCredentials
+from container_mapping.engine import DEFAULT_UNIX_SOCKET, Engine, EngineAddress, resolve_address
 from container_mapping.errors import ConfigError
+from container_mapping.model import CollectionWindow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -199,28 +203,49 @@ def test_a_garbage_docker_config_is_named_with_its_json_error(
 ) -> None:
     config = tmp_path / "config.json"
     config.write_text('{"currentContext": ')
+    note = (
+        f"ignoring the Docker config {config}: it is not valid JSON "
+        "(Expecting value: line 1 column 20 (char 19)); fix or remove it"
+    )
+    assert resolve_address({"DOCKER_CONFIG": str(tmp_path)}) == EngineAddress(
+        DEFAULT_UNIX_SOCKET, note=note
+    )
+    # No engine at the default socket: the one line names the config too.
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
-    main(["collect", "--since", "1m"])  # then the default socket: there may be an engine or not
-    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
-    assert warnings == [
-        f"container-mapping: warning: ignoring the Docker config {config}: it is not valid JSON "
-        "(Expecting value: line 1 column 20 (char 19)); fix or remove it"
-    ]
+    if Path(DEFAULT_UNIX_SOCKET.removeprefix("unix://")).exists():
+        pytest.skip("this machine has an engine at the default socket")
+    assert main(["collect", "--since", "1m"]) == EXIT_NO_ENGINE
+    assert _one_line(capsys).endswith(f"point DOCKER_HOST at it (also {note})")
+
+
+@pytest.mark.docker
+def test_the_collector_reports_the_ignored_config_with_its_warnings(docker_host: str) -> None:
+    note = "ignoring the Docker config /x/config.json: it is not valid JSON (...); fix or remove it"
+    engine = Engine(EngineAddress(docker_host, origin="DOCKER_HOST", note=note))
+    now = datetime.now(timezone.utc)
+    collection = DockerCollector(engine).collect(CollectionWindow(now - timedelta(seconds=1), now))
+    assert collection.warnings[0] == note
 
 
 def test_the_credentials_lookup_names_a_garbage_config_and_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "config.json").write_text("{not json")
+    credentials = DockerCredentials(tmp_path, {})
+    why = (
+        "it is not valid JSON "
+        "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
+    )
     with caplog.at_level(logging.WARNING, logger="container_mapping"):
-        assert DockerCredentials(tmp_path, {}).lookup("registry.example") is None
+        assert credentials.lookup("registry.example") is None
+        assert credentials.lookup("other.example") is None  # read and said once
     assert [r.getMessage() for r in caplog.records] == [
-        f"ignoring the Docker config {tmp_path / 'config.json'}: it is not valid JSON "
-        "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1)); "
-        "fix or remove it"
+        f"ignoring the Docker config {tmp_path / 'config.json'}: {why}; fix or remove it"
     ]
+    # A registry's 401 names it too (post-job shows that, not the log).
+    assert credentials.describe() == f"{tmp_path / 'config.json'}, ignored: {why}"
 
 
 # --- -v ----------------------------------------------------------------------------------------
