@@ -19,10 +19,16 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from container_mapping import __version__
 from container_mapping.errors import ConfigError, EngineUnavailable, Error
+
+if TYPE_CHECKING:
+    from container_mapping.capture import RegistryFactory
+    from container_mapping.model import MappingReport
+    from container_mapping.reference import ImageReference
+    from container_mapping.registry import DigestSource
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -164,13 +170,13 @@ def _collect(args: argparse.Namespace) -> int:
         window,
         from_environment(os.environ),
         collectors=docker_collectors(os.environ),
-        registry=registry_factory(os.environ),
+        registry=_timed(registry_factory(os.environ)),
         verify=verify,
         deadline=started + args.timeout,
     )
     for warning in report.warnings:
         logger.warning("%s", warning)
-    _log_outcome(report, time.monotonic() - started)
+    _log_outcome(report, started)
     if as_json:
         json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
@@ -179,7 +185,33 @@ def _collect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _log_outcome(report: Any, elapsed: float) -> None:
+def _timed(factory: RegistryFactory) -> RegistryFactory:
+    """With -v, the registry client logs each question and how long its answer took."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return factory
+    return lambda: _TimedRegistry(factory())
+
+
+class _TimedRegistry:
+    def __init__(self, client: DigestSource) -> None:
+        self._client = client
+
+    def resolve_digest(self, ref: ImageReference, deadline: float | None = None) -> str:
+        started = time.monotonic()
+        try:
+            digest = self._client.resolve_digest(ref, deadline)
+        except Exception as err:
+            logger.debug("registry %s: %s after %.1f ms", ref, err, _ms(started))
+            raise
+        logger.debug("registry %s: %s in %.1f ms", ref, digest, _ms(started))
+        return digest
+
+
+def _ms(started: float) -> float:
+    return (time.monotonic() - started) * 1000
+
+
+def _log_outcome(report: MappingReport, started: float) -> None:
     if not logger.isEnabledFor(logging.DEBUG):
         return
     for record in report.images:
@@ -187,7 +219,7 @@ def _log_outcome(report: Any, elapsed: float) -> None:
             logger.debug("registry check %s: %s", record.reference, record.verification.value)
     logger.debug(
         "captured in %.1f ms: %d pushed, %d built only, %d skipped (another run's)",
-        elapsed * 1000, len(report.pushed), len(report.images) - len(report.pushed),
+        _ms(started), len(report.pushed), len(report.images) - len(report.pushed),
         len(report.skipped),
     )  # fmt: skip
 
@@ -235,7 +267,7 @@ def _logging(verbose: bool) -> Iterator[None]:
 def _failed(err: Error, started: float, timeout: float | None) -> int:
     """The one line an error gets, and its exit code."""
     elapsed = time.monotonic() - started
-    logger.debug("failed after %.1f ms: %s: %s", elapsed * 1000, type(err).__name__, err)
+    logger.debug("failed after %.1f ms: %s: %s", _ms(started), type(err).__name__, err)
     if isinstance(err, EngineUnavailable):
         if timeout is not None and elapsed >= timeout:
             print(

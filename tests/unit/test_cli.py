@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +24,8 @@ from container_mapping.credentials import DockerCredentials
 from container_mapping.engine import DEFAULT_UNIX_SOCKET, Engine, EngineAddress, resolve_address
 from container_mapping.errors import ConfigError
 from container_mapping.model import CollectionWindow
+
+from ..integration.images import build, push
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -271,9 +275,12 @@ def test_without_verbose_there_are_no_diagnostics(
 
 @pytest.mark.docker
 def test_verbose_tells_what_was_read_and_how_long_it_took(
-    docker_host: str, capsys: pytest.CaptureFixture[str]
+    docker_host: str, docker_client: Any, unique_repo: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["-v", "collect", "--since", "10m", "--json"]) == EXIT_OK
+    reference = f"{unique_repo}:v1"
+    build(docker_client, reference)
+    digest = push(docker_client, reference)
+    assert main(["-v", "collect", "--since", "1m", "--verify", "--json"]) == EXIT_OK
     captured = capsys.readouterr()
     assert captured.out.startswith("{")
     err = captured.err
@@ -281,6 +288,8 @@ def test_verbose_tells_what_was_read_and_how_long_it_took(
     assert "debug: engine GET /version: HTTP 200" in err
     assert "debug: engine GET /events: HTTP 200" in err
     assert "events in the engine's buffer" in err
+    assert re.search(rf"debug: registry {re.escape(reference)}: {digest} in [0-9.]+ ms", err)
+    assert f"debug: registry check {reference}@{digest}: verified" in err
     assert "debug: captured in " in err
 
 
