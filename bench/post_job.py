@@ -1,22 +1,30 @@
-"""Benchmark: post-job through the Node shim, as the agent runs it in every job.
+"""Benchmark: post-job through the Node shim, side by side with Microsoft's task, over HTTPS.
 
-Prints wall time (median, min, max of fresh runs) and peak RSS for:
-- no engine on the agent (no DOCKER_HOST, nothing at the default socket);
-- 5 images pushed in the job while the engine holds 300, then 3,000 other images.
+Every case of issue 7's table, each at an added delay of 0, 50 and 150 ms per request on the
+token route and the ingestion route (two HTTPS stand-ins, `bench/standin.py`, signed by a
+private CA that both tasks trust through the agent's setting: `AGENT_CAINFO` for ours,
+`NODE_EXTRA_CA_CERTS` for Node's https module, both set for both):
+- nothing pushed (the engine up, nothing pushed since pre-job);
+- 1 image with 2 tags, both pushed;
+- 5 pushed while the engine holds 300 images, then 3,000;
+- no engine on the agent (no DOCKER_HOST, nothing at the default socket).
+Each line is the median wall time of RUNS fresh runs per task, the two tasks interleaved run by
+run, the median CPU time (user + system of Node and its children: what a loaded machine's wall
+time hides) and the largest peak RSS (the larger of Node and its child, from `wait4`).
 
-Token and ingestion routes are served by the test stand-in (`tests/e2e/stubs.py`) on loopback,
-so a run includes the token request and the Defender POST. Post-job starts the Python pre-job
-recorded (`CONTAINERMAPPING_PYTHON`), as in a real job; the PATH search is measured apart.
+Microsoft's task (Microsoft Security DevOps, v1.18) is built from its public source outside
+this repository and named by `CM_BENCH_MS_TASK=/path/to/lib/MicrosoftSecurityDevOps/v1/index.js`;
+it runs with the same environment against the same stand-ins (its `alternateDevOpsServer`
+input points it at the ingestion stand-in, and `PREJOBSTARTTIME` holds our pre-job's start).
+Without it, the figures issue 7 measured (no added delay) are the reference, and say so.
 
-Peak RSS is reported twice: the whole step (the larger of Node and Python, from `wait4`), and
-the Python process alone (the same command run without the shim). Targets on this machine:
-no engine <= 200 ms; 5 pushed among 3,000 <= 250 ms; peak RSS <= 40 MB.
-
-Needs the services: `eval "$(scripts/services.sh start)"`, then `python3 bench/post_job.py`.
+Needs the services: `eval "$(scripts/services.sh start)"`, then `python3 bench/post_job.py`
+(`--delays 0,50`, `--runs 5` to shorten it).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -25,21 +33,30 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-import docker  # type: ignore[import-untyped]  # noqa: E402
+import docker  # noqa: E402
 
-from tests.e2e.shim import SHIM, pipeline_env, pre_job  # noqa: E402
-from tests.e2e.stubs import AzureStub  # noqa: E402
-from tests.integration.images import LABEL, build, image_archive, push  # noqa: E402  # noqa: E402
+from bench.standin import Standins  # noqa: E402
+from tests.e2e.shim import ACCESS_TOKEN, SHIM, pipeline_env, pre_job  # noqa: E402
+from tests.integration.images import LABEL, build, image_archive, push  # noqa: E402
 
 RUNS = 11
-SIZES = (300, 3000)
-
+DELAYS_MS = (0, 50, 150)
+#: Issue 7's table (ms): ours then, and Microsoft's task, through an HTTPS stand-in, no delay.
+ISSUE_FIGURES = {
+    "nothing pushed": (125, 180),
+    "1 image, 2 tags": (205, 171),
+    "5 pushed, 300 images held": (185, 171),
+    "5 pushed, 3,000 images held": (200, 327),
+    "no engine": (107, 179),
+}
 
 # Runs the measured command from a small parent: a child's ru_maxrss includes the RSS its
 # parent had when it forked (the kernel keeps the old memory's high-water mark across exec), so
@@ -52,108 +69,221 @@ if pid == 0:
     os.execvp(sys.argv[1], sys.argv[1:])
 _, status, usage = os.wait4(pid, 0)
 elapsed = time.perf_counter() - started
-sys.stderr.write("%f %d\\n" % (elapsed, usage.ru_maxrss))
+cpu = usage.ru_utime + usage.ru_stime
+sys.stderr.write("%f %f %d\\n" % (elapsed, cpu, usage.ru_maxrss))
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def run_many(argv: Sequence[str], env: Mapping[str, str], check: str) -> tuple[list[float], float]:
-    """Sorted wall times (seconds) of RUNS fresh runs, and the largest peak RSS (MB)."""
-    times, peak = [], 0.0
-    for _ in range(RUNS):
-        done = subprocess.run(
-            [sys.executable, "-S", "-E", "-c", LAUNCHER, *argv],
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=False,
+@dataclass
+class Measure:
+    times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + system, Node and its children
+    peak_mb: float = 0.0
+    requests: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.times) * 1000
+
+    @property
+    def cpu_ms(self) -> float:
+        return statistics.median(self.cpu) * 1000
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    argv: tuple[str, ...]
+    expect: Callable[[str, str], bool]  # (case, stdout) -> ran as it should
+
+
+def run_once(
+    task: Task, env: Mapping[str, str], case: str, into: Measure, standins: Standins
+) -> None:
+    standins.take_counts()
+    done = subprocess.run(  # noqa: S603 - the bench's own commands
+        [sys.executable, "-S", "-E", "-c", LAUNCHER, *task.argv],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if not task.expect(case, done.stdout):
+        raise SystemExit(f"{task.name}, {case}: unexpected output:\n{done.stdout}{done.stderr}")
+    elapsed, cpu, rss_kb = done.stderr.strip().splitlines()[-1].split()
+    into.times.append(float(elapsed))
+    into.cpu.append(float(cpu))
+    into.peak_mb = max(into.peak_mb, int(rss_kb) / 1024)
+    for key, count in standins.take_counts().items():
+        into.requests[key] = max(into.requests.get(key, 0), count)
+
+
+def ours_expect(case: str, stdout: str) -> bool:
+    if case == "no engine":
+        return "no Docker engine on this agent" in stdout
+    if case == "nothing pushed":
+        return "no image was pushed" in stdout
+    return "container-mapping: mapped" in stdout
+
+
+def microsoft_expect(case: str, stdout: str) -> bool:
+    if case == "no engine":
+        return "Error in Container Mapping" in stdout
+    return "Container Mapping data sent successfully" in stdout
+
+
+def tasks(node: str) -> list[Task]:
+    found = [Task("ours", (node, str(SHIM)), ours_expect)]
+    microsoft = os.environ.get("CM_BENCH_MS_TASK", "")
+    if microsoft:
+        if not Path(microsoft).is_file():
+            raise SystemExit(f"CM_BENCH_MS_TASK={microsoft}: no such file")
+        found.append(Task("Microsoft's", (node, microsoft), microsoft_expect))
+    return found
+
+
+def environment(standins: Standins, engine: str | None, home: str) -> dict[str, str]:
+    """What the agent gives both tasks, before pre-job."""
+    ca = str(standins.pki.ca_file)
+    env = pipeline_env(
+        standins.collection_uri,
+        HOME=home,
+        INPUT_ENDPOINT=standins.ingest_url,
+        INPUT_ALTERNATEDEVOPSSERVER=standins.ingest_url,
+        SYSTEM_ACCESSTOKEN=ACCESS_TOKEN,
+        AGENT_CAINFO=ca,
+        NODE_EXTRA_CA_CERTS=ca,
+    )
+    if engine:
+        env["DOCKER_HOST"] = engine
+    return env
+
+
+def measure_case(
+    case: str, task_list: Sequence[Task], env: Mapping[str, str], standins: Standins, runs: int
+) -> dict[str, Measure]:
+    found = {task.name: Measure() for task in task_list}
+    for task in task_list:  # one warm-up each: the page cache, not the first run, is measured
+        run_once(task, env, case, Measure(), standins)
+    for _ in range(runs):
+        for task in task_list:
+            run_once(task, env, case, found[task.name], standins)
+    return found
+
+
+@contextmanager
+def case_window(env: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """Pre-job now; Microsoft's task gets the same start in its own variable."""
+    after = pre_job(env)
+    after["PREJOBSTARTTIME"] = after.get("CONTAINERMAPPING_JOBSTART", "")
+    after["INPUT_COMMAND"] = "post-job"
+    yield after
+
+
+def push_images(
+    client: docker.DockerClient, registry: str, run: str, name: str, tags: int, images: int
+) -> None:
+    for n in range(images):
+        first = f"{registry}/bench/post-job-{run}:{name}-{n}-0"
+        build(client, first, labels={LABEL: run})
+        for t in range(tags):
+            tag = f"{registry}/bench/post-job-{run}:{name}-{n}-{t}"
+            if t:
+                client.images.get(first).tag(tag)
+            push(client, tag)
+    time.sleep(0.05)  # the engine's push events reach /events a moment after the push
+
+
+def table(delay_ms: int, results: dict[str, dict[str, Measure]], runs: int) -> None:
+    names = list(next(iter(results.values())))
+    print(f"\n### {delay_ms} ms added per request (median of {runs} interleaved runs)\n")
+    if len(names) > 1:
+        print(
+            "| case | ours | Microsoft's | ratio | CPU ours / Microsoft's | ratio "
+            "| peak RSS ours / Microsoft's |"
         )
-        if check not in done.stdout:
-            raise SystemExit(f"unexpected output (wanted {check!r}):\n{done.stdout}{done.stderr}")
-        elapsed, rss_kb = done.stderr.strip().splitlines()[-1].split()
-        times.append(float(elapsed))
-        peak = max(peak, int(rss_kb) / 1024)
-    return sorted(times), peak
-
-
-def python_alone(env: Mapping[str, str]) -> list[str]:
-    """The command the shim runs, without the shim (for the Python process's own figures)."""
-    bootstrap = (
-        "import sys\nsys.path.insert(0, sys.argv[1])\n"
-        "from container_mapping.task import main\nsys.exit(main(sys.argv[2:]))"
-    )
-    python = env.get("CONTAINERMAPPING_PYTHON") or sys.executable
-    return [python, "-E", "-s", "-S", "-c", bootstrap, str(ROOT), "post-job"]
-
-
-def line(label: str, times: list[float], peak: float) -> str:
-    return (
-        f"  {label:<44} median {statistics.median(times) * 1000:6.1f} ms "
-        f"(min {times[0] * 1000:6.1f}, max {times[-1] * 1000:6.1f})  peak RSS {peak:5.1f} MB"
-    )
-
-
-def no_engine(node: str) -> None:
-    home = tempfile.mkdtemp(prefix="cm-bench-home-")
-    with AzureStub() as stub:
-        env = pipeline_env(stub.collection_uri, HOME=home, INPUT_ENDPOINT=stub.ingest_url)
-        env.pop("DOCKER_HOST", None)
-        env = pre_job(env)
-        check = "no Docker engine on this agent"
-        times, peak = run_many([node, str(SHIM)], env, check)
-        print(line("no engine, through the shim", times, peak))
-        times, peak = run_many(python_alone(env), env, check)
-        print(line("no engine, Python alone", times, peak))
-        path_env = {k: v for k, v in env.items() if k != "CONTAINERMAPPING_PYTHON"}
-        times, peak = run_many([node, str(SHIM)], path_env, check)
-        print(line("no engine, shim searching PATH (no pre-job)", times, peak))
-    shutil.rmtree(home, ignore_errors=True)
-
-
-def crowded(node: str, client: docker.DockerClient, registry: str, run: str) -> None:
-    loaded = 0
-    for size in SIZES:
-        client.images.load(image_archive(loaded, size - loaded, run))
-        loaded = size
-        with AzureStub() as stub:
-            env = pipeline_env(
-                stub.collection_uri,
-                DOCKER_HOST=os.environ["DOCKER_HOST"],
-                INPUT_ENDPOINT=stub.ingest_url,
+        print("|---|---|---|---|---|---|---|")
+    else:
+        print("| case | ours | Microsoft's (issue 7, no delay) | ratio | ours peak RSS |")
+        print("|---|---|---|---|---|")
+    for case, measures in results.items():
+        ours = measures["ours"]
+        if len(names) > 1:
+            theirs = measures["Microsoft's"]
+            print(
+                f"| {case} | {ours.median_ms:.0f} ms | {theirs.median_ms:.0f} ms | "
+                f"{ours.median_ms / theirs.median_ms:.2f} | {ours.cpu_ms:.0f} / "
+                f"{theirs.cpu_ms:.0f} ms | {ours.cpu_ms / theirs.cpu_ms:.2f} | "
+                f"{ours.peak_mb:.1f} / {theirs.peak_mb:.1f} MB |"
             )
-            env = pre_job(env)
-            for n in range(5):
-                tag = f"{registry}/bench/post-job-{run}:{size}-{n}"
-                build(client, tag)
-                push(client, tag)
-            time.sleep(0.05)
-            held = len(client.images.list())
-            label = f"5 pushed among {held} images, through the shim"
-            times, peak = run_many([node, str(SHIM)], env, "mapped 5 images")
-            print(line(label, times, peak))
-            times, peak = run_many(python_alone(env), env, "mapped 5 images")
-            print(line(f"5 pushed among {held} images, Python alone", times, peak))
+        else:
+            reference = ISSUE_FIGURES[case][1]
+            print(
+                f"| {case} | {ours.median_ms:.0f} ms | {reference} ms | "
+                f"{ours.median_ms / reference:.2f} | {ours.peak_mb:.1f} MB |"
+            )
+    requests = {case: {n: m.requests for n, m in ms.items()} for case, ms in results.items()}
+    print(f"\nrequests per run (token, ingest): {requests}")
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--delays", default=",".join(map(str, DELAYS_MS)))
+    parser.add_argument("--runs", type=int, default=RUNS)
+    args = parser.parse_args(argv)
+    delays = [int(d) for d in args.delays.split(",")]
     node = shutil.which("node")
-    if not node or "DOCKER_HOST" not in os.environ:
+    engine = os.environ.get("DOCKER_HOST")
+    if not node or not engine:
         raise SystemExit('needs node and the services: eval "$(scripts/services.sh start)"')
-    client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"], timeout=900)
+    task_list = tasks(node)
+    if len(task_list) == 1:
+        print("CM_BENCH_MS_TASK is not set: Microsoft's figures are issue 7's (no added delay).")
+    client = docker.DockerClient(base_url=engine, timeout=900)
     registry = os.environ.get("CM_TEST_REGISTRY", "127.0.0.1:5000")
     run = f"post-job-{uuid.uuid4().hex[:8]}"
-    times, peak = run_many([node, "-e", "0"], os.environ, "")
-    print(f"post-job, fresh process each run, {RUNS} runs per line")
-    print(line("reference: node -e 0", times, peak))
-    times, peak = run_many([sys.executable, "-E", "-s", "-S", "-c", "pass"], os.environ, "")
-    print(line("reference: python3 -E -s -S -c pass", times, peak))
+    home = tempfile.mkdtemp(prefix="cm-bench-home-")
+    results: dict[int, dict[str, dict[str, Measure]]] = {d: {} for d in delays}
     try:
-        no_engine(node)
-        crowded(node, client, registry, run)
+        with Standins(0.0) as standins:
+
+            def each_delay(case: str, env: Mapping[str, str]) -> None:
+                for delay in delays:
+                    standins.delay = delay / 1000
+                    results[delay][case] = measure_case(case, task_list, env, standins, args.runs)
+                    print(f"  {case}, {delay} ms: done", file=sys.stderr)
+
+            with case_window(environment(standins, None, home)) as env:
+                each_delay("no engine", env)
+            with case_window(environment(standins, engine, home)) as env:
+                each_delay("nothing pushed", env)
+            with case_window(environment(standins, engine, home)) as env:
+                push_images(client, registry, run, "two-tags", tags=2, images=1)
+                each_delay("1 image, 2 tags", env)
+            loaded = 0
+            for size, case in (
+                (300, "5 pushed, 300 images held"),
+                (3000, "5 pushed, 3,000 images held"),
+            ):
+                held = len(client.images.list())
+                if held < size:
+                    client.images.load(image_archive(loaded, size - held, run))
+                    loaded += size - held
+                with case_window(environment(standins, engine, home)) as env:
+                    push_images(client, registry, run, f"five-{size}", tags=1, images=5)
+                    print(f"  the engine holds {len(client.images.list())} images", file=sys.stderr)
+                    each_delay(case, env)
     finally:
         client.images.prune(filters={"dangling": False, "label": f"{LABEL}={run}"})
         client.close()
+        shutil.rmtree(home, ignore_errors=True)
+    print(
+        f"post-job through `node task/index.js`, fresh process each run; {sys.version.split()[0]}"
+    )
+    for delay in delays:
+        table(delay, results[delay], args.runs)
 
 
 if __name__ == "__main__":
