@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from tests.pki import Pki, TlsServer, make_pki, server_context
-from tests.servers import running
+from tests.servers import reply, running
 
 TOKEN_PART = "/oidctoken"
 INGEST_PATH = "/ingest/container-mappings"
@@ -78,18 +78,11 @@ class Standins:
                 time.sleep(standins.delay)
                 if TOKEN_PART in self.path:
                     standins._count("token")
-                    self._send(200, json.dumps({"oidcToken": OIDC_TOKEN}).encode())
+                    reply(self, 200, json.dumps({"oidcToken": OIDC_TOKEN}).encode())
                 elif self.path.startswith(INGEST_PATH):
                     standins._count("ingest")
-                    self._send(200, b'{"accepted":true}')
+                    reply(self, 200, b'{"accepted":true}')
                 else:
-                    self._send(404, b"{}")
-
-            def _send(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                    reply(self, 404, b"{}")
 
         return Handler

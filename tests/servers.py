@@ -22,6 +22,20 @@ def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer
 Server = TypeVar("Server", bound=socketserver.BaseServer)
 
 
+def reply(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes,
+    content_type: str = "application/json",
+) -> None:
+    """Answer the handler's request with `body`, sized (keep-alive clients wait for no close)."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 @contextlib.contextmanager
 def running(server: Server) -> Iterator[Server]:
     """Run any socketserver in a thread until the block ends, then close it."""

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.servers import reply
+
 TOKEN_PATH_PART = "/oidctoken"
 INGEST_PATH = "/ingest/container-mappings"
 HANG_LIMIT = 60.0  # a hanging handler gives up after this long even if the test never stops it
@@ -253,10 +255,6 @@ class EngineStub:
                     self._send(404, b'{"message":"No such image"}')
 
             def _send(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply(self, status, body)
 
         return Handler
