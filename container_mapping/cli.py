@@ -34,12 +34,14 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NO_ENGINE = 3
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
 
 EPILOG = """exit codes:
   0  success
   1  an error (one line on stderr says what and what to do)
   2  usage error (a flag, an environment default or a value is wrong)
   3  no Docker engine reachable (DOCKER_HOST, docker context, default socket)
+  130  interrupted (Ctrl-C)
 """
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -294,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:  # `collect --json | head`: the reader has all it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return EXIT_OK
+        except KeyboardInterrupt:
+            print("container-mapping: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

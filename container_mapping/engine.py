@@ -224,10 +224,9 @@ class Engine:
                 raise
             return sock
         if scheme in ("tcp", "http", "https"):
-            parsed = urllib.parse.urlsplit("//" + rest)
-            host = parsed.hostname or "localhost"
             tls = self.address.tls_verify or scheme == "https" or bool(self.address.cert_path)
-            sock = socket.create_connection((host, parsed.port or (2376 if tls else 2375)), timeout)
+            host, port = _host_and_port(self.address, rest, 2376 if tls else 2375)
+            sock = socket.create_connection((host, port), timeout)
             if tls:
                 return self._tls_context().wrap_socket(sock, server_hostname=host)
             return sock
@@ -263,6 +262,18 @@ class Engine:
             "Start the engine, or point DOCKER_HOST at it"
             + (f" (also {self.address.note})" if self.address.note else "")
         )
+
+
+def _host_and_port(address: EngineAddress, rest: str, default_port: int) -> tuple[str, int]:
+    """`host[:port]` of a tcp:// address; a malformed one is a configuration error, said once."""
+    try:
+        parsed = urllib.parse.urlsplit("//" + rest)
+        return parsed.hostname or "localhost", parsed.port or default_port
+    except ValueError:  # a port that is not a number or out of range, an unclosed `[`
+        raise ConfigError(
+            f"engine address {address.url} ({address.origin}) is not tcp://HOST[:PORT] with a "
+            f"port from 1 to 65535: fix {address.origin}"
+        ) from None
 
 
 def _not_a_socket(path: str, unavailable: Callable[[str], str]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +19,15 @@ from typing import Any
 
 import pytest
 
-from container_mapping.cli import EXIT_ERROR, EXIT_NO_ENGINE, EXIT_OK, EXIT_USAGE, env_flag, main
+from container_mapping.cli import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_NO_ENGINE,
+    EXIT_OK,
+    EXIT_USAGE,
+    env_flag,
+    main,
+)
 from container_mapping.collect.docker import DockerCollector
 from container_mapping.credentials import DockerCredentials
 from container_mapping.engine import DEFAULT_UNIX_SOCKET, Engine, EngineAddress, resolve_address
@@ -199,6 +208,18 @@ def test_a_socket_nobody_listens_on_is_still_refused(
         listener.close()
 
 
+@pytest.mark.parametrize("host", ["tcp://localhost:abc", "tcp://[::1", "tcp://localhost:99999"])
+def test_a_malformed_tcp_docker_host_is_a_usage_error(
+    host: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", host)
+    assert main(["collect", "--since", "1m"]) == EXIT_USAGE
+    assert _one_line(capsys) == (
+        f"container-mapping: error: engine address {host} (DOCKER_HOST) is not "
+        "tcp://HOST[:PORT] with a port from 1 to 65535: fix DOCKER_HOST"
+    )
+
+
 # --- a broken Docker config --------------------------------------------------------------------
 
 
@@ -310,3 +331,25 @@ def test_a_reader_that_went_away_is_not_a_traceback(docker_host: str) -> None:
         os.close(write_end)
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
     assert done.returncode == EXIT_OK, done.stderr
+
+
+def test_ctrl_c_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "silent.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(1)
+    listener.settimeout(30)
+    command = [sys.executable, "-m", "container_mapping", "collect", "--since", "1m"]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "DOCKER_HOST": f"unix://{path}"}
+    with (
+        listener,
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+        ) as process,
+    ):
+        connection, _ = listener.accept()  # the CLI is now waiting for the engine's answer
+        with connection:
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+    assert process.returncode == EXIT_INTERRUPTED
+    assert err == "container-mapping: interrupted\n" and out == ""
