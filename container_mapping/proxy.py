@@ -24,6 +24,10 @@ which any earlier step can set, would route the job's token through that step's 
 Credentials go only into `Proxy-Authorization` (in the CONNECT of a tunnel, or on a plain-HTTP
 request sent to the proxy); no user-info of any URL reaches a request line, a `Host` header or
 a message, and the password is among `ProxySettings.secrets`, which the task masks first.
+
+Not supported: proxies that accept only NTLM or Negotiate (the agent's own .NET client can
+negotiate those unless `Agent.UseBasicAuthForProxy` is set; a standard-library client cannot),
+and https:// proxy URLs (TLS to the proxy itself): both end in one clear error.
 """
 
 from __future__ import annotations
