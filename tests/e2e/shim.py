@@ -132,14 +132,40 @@ def pipeline_env(collection_uri: str, **extra: str) -> dict[str, str]:
     return env
 
 
+#: The agent's worker process, played by a shell: its own environment is what the agent started
+#: with (the task reads the PATH there, on Linux), and it starts node with the step's one.
+AGENT = '"$0" "$1"; exit $?'
+
+
 def run_task(
-    env: Mapping[str, str], command: str = "post-job", shim: Path = SHIM, timeout: float = 120
+    env: Mapping[str, str],
+    command: str = "post-job",
+    shim: Path = SHIM,
+    timeout: float = 120,
+    step_env: Mapping[str, str] | None = None,
 ) -> Run:
-    """`node index.js` with `INPUT_COMMAND`; the other inputs come from `env`."""
-    full = {**env, "INPUT_COMMAND": command}
+    """`node index.js` with `INPUT_COMMAND`; the other inputs come from `env`.
+
+    `env` is the agent's and the task's environment; `step_env` is what earlier steps set on
+    top of it (variables, a prepended PATH), which reaches node but not the agent itself.
+    """
+    agent_env = {**env, "INPUT_COMMAND": command}
+    argv = [node(), str(shim)]
+    if step_env:
+        exports = " ".join(f'{k}="${{CM_STEP_{i}}}"' for i, k in enumerate(step_env))
+        for i, value in enumerate(step_env.values()):
+            agent_env[f"CM_STEP_{i}"] = value
+        script = f'{exports} "$0" "$1"; exit $?'
+    else:
+        script = AGENT
     started = time.monotonic()
     done = subprocess.run(
-        [node(), str(shim)], env=full, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        ["/bin/sh", "-c", script, *argv],
+        env=agent_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
     )
     return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 

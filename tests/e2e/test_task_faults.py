@@ -147,7 +147,7 @@ TOKEN_FAULTS = {
     "redirect": "redirected (HTTP 302)",
     "401": "refused the job access token (HTTP 401)",
     "500": "answered HTTP 500",
-    "hang": "did not answer (no answer within",
+    "hang": "did not answer",
     "not-json": "without an oidcToken",
 }
 
@@ -293,7 +293,7 @@ def test_python_older_than_3_9_is_passed_over(tmp_path: Path) -> None:
     with AzureStub() as stub:
         run = run_task(_env(stub, PATH=str(bin_dir)), "pre-job")
     assert run.code == 0 and run.warnings == [], run
-    assert "CONTAINERMAPPING_PYTHON" in run.variables()
+    assert "CONTAINERMAPPING_JOBSTART" in run.variables()  # the bootstrap ran on the other one
 
 
 @pytest.mark.node
