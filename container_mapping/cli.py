@@ -25,6 +25,8 @@ from container_mapping import __version__
 from container_mapping.errors import ConfigError, EngineUnavailable, Error
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from container_mapping.capture import RegistryFactory
     from container_mapping.model import MappingReport
     from container_mapping.reference import ImageReference
@@ -98,13 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     collect.add_argument(
         "--since",
-        default=_env("SINCE"),
-        required=_env("SINCE") is None,
+        required=_env("SINCE") is None,  # else the variable, read (and named) in the handler
         help="window start: RFC 3339, or a duration back like 10m [$CONTAINER_MAPPING_SINCE]",
     )
     collect.add_argument(
         "--until",
-        default=_env("UNTIL"),
         help="window end, same forms; default now [$CONTAINER_MAPPING_UNTIL]",
     )
     collect.add_argument(
@@ -155,13 +155,20 @@ def _collect(args: argparse.Namespace) -> int:
     from container_mapping.context import from_environment
     from container_mapping.model import CollectionWindow, format_time
     from container_mapping.render import table
-    from container_mapping.window import parse_moment
 
     verify = env_flag("VERIFY") if args.verify is None else args.verify
     as_json = env_flag("JSON") if args.json is None else args.json
     now = datetime.now(timezone.utc)
-    until = parse_moment(args.until, now) if args.until else now
-    window = CollectionWindow(parse_moment(args.since, now), until)
+    since = _moment("since", args.since, now)
+    until = _moment("until", args.until, now) or now
+    if since is None:  # argparse requires --since when the variable is unset; never here
+        raise ConfigError("give --since (or set CONTAINER_MAPPING_SINCE)")
+    if until < since:
+        raise ConfigError(
+            f"the window ends ({format_time(until)}) before it starts ({format_time(since)}): "
+            "give an --until later than --since"
+        )
+    window = CollectionWindow(since, until)
     logger.debug(
         "window %s to %s (%.0fs); verify %s; budget %gs",
         format_time(window.since), format_time(window.until),
@@ -185,6 +192,20 @@ def _collect(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(table(report))
     return EXIT_OK
+
+
+def _moment(name: str, flag: str | None, now: datetime) -> datetime | None:
+    """A window bound from its flag, else its variable; an error names whichever it came from."""
+    from container_mapping.window import parse_moment
+
+    text = flag if flag is not None else _env(name.upper())
+    if text is None:
+        return None
+    try:
+        return parse_moment(text, now)
+    except ConfigError as err:
+        source = f"--{name}" if flag is not None else f"$CONTAINER_MAPPING_{name.upper()}"
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def _timed(factory: RegistryFactory) -> RegistryFactory:

@@ -68,7 +68,22 @@ def no_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 def test_a_bad_window_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["collect", "--since", "yesterday"]) == EXIT_USAGE
-    assert "invalid time 'yesterday'" in _one_line(capsys)
+    assert "error: --since: invalid time 'yesterday': give an RFC 3339 time" in _one_line(capsys)
+
+
+def test_a_bad_window_from_the_environment_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CONTAINER_MAPPING_SINCE", "yesterday")
+    assert main(["collect"]) == EXIT_USAGE
+    assert "error: $CONTAINER_MAPPING_SINCE: invalid time 'yesterday'" in _one_line(capsys)
+
+
+def test_a_window_that_ends_before_it_starts_says_what_to_give(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["collect", "--since", "10m", "--until", "20m"]) == EXIT_USAGE
+    assert _one_line(capsys).endswith("give an --until later than --since")
 
 
 @pytest.mark.parametrize("since", ["99999999999h", "999999999d", "3000000d", "9" * 400 + ".5s"])
