@@ -12,25 +12,21 @@ manifest, the pinned tfx-cli), so it is the development tool `extension/package.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from container_mapping import __version__
+from container_mapping.diagnostics import log_outcome, logger, ms_since, stderr_logging, timed
 from container_mapping.errors import ConfigError, EngineUnavailable, Error
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from container_mapping.capture import RegistryFactory
-    from container_mapping.model import MappingReport
-    from container_mapping.reference import ImageReference
-    from container_mapping.registry import DigestSource
+    from container_mapping.model import CollectionWindow
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -47,8 +43,6 @@ EPILOG = """exit codes:
 """
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-
-logger = logging.getLogger("container_mapping.cli")
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -153,22 +147,12 @@ def _collect(args: argparse.Namespace) -> int:
 
     from container_mapping.capture import capture, docker_collectors, registry_factory
     from container_mapping.context import from_environment
-    from container_mapping.model import CollectionWindow, format_time
+    from container_mapping.model import format_time
     from container_mapping.render import table
 
     verify = env_flag("VERIFY") if args.verify is None else args.verify
     as_json = env_flag("JSON") if args.json is None else args.json
-    now = datetime.now(timezone.utc)
-    since = _moment("since", args.since, now)
-    until = _moment("until", args.until, now) or now
-    if since is None:  # argparse requires --since when the variable is unset; never here
-        raise ConfigError("give --since (or set CONTAINER_MAPPING_SINCE)")
-    if until < since:
-        raise ConfigError(
-            f"the window ends ({format_time(until)}) before it starts ({format_time(since)}): "
-            "give an --until later than --since"
-        )
-    window = CollectionWindow(since, until)
+    window = _window(args.since, args.until, datetime.now(timezone.utc))
     logger.debug(
         "window %s to %s (%.0fs); verify %s; budget %gs",
         format_time(window.since), format_time(window.until),
@@ -179,19 +163,32 @@ def _collect(args: argparse.Namespace) -> int:
         window,
         from_environment(os.environ),
         collectors=docker_collectors(os.environ),
-        registry=_timed(registry_factory(os.environ)),
+        registry=timed(registry_factory(os.environ)),
         verify=verify,
         deadline=started + args.timeout,
     )
-    for warning in report.warnings:
-        logger.warning("%s", warning)
-    _log_outcome(report, started)
+    log_outcome(report, started)
     if as_json:
         json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(table(report))
     return EXIT_OK
+
+
+def _window(since_flag: str | None, until_flag: str | None, now: datetime) -> CollectionWindow:
+    from container_mapping.model import CollectionWindow, format_time
+
+    since = _moment("since", since_flag, now)
+    until = _moment("until", until_flag, now) or now
+    if since is None:  # argparse requires --since when the variable is unset; never here
+        raise ConfigError("give --since (or set CONTAINER_MAPPING_SINCE)")
+    if until < since:
+        raise ConfigError(
+            f"the window ends ({format_time(until)}) before it starts ({format_time(since)}): "
+            "give an --until later than --since"
+        )
+    return CollectionWindow(since, until)
 
 
 def _moment(name: str, flag: str | None, now: datetime) -> datetime | None:
@@ -208,91 +205,11 @@ def _moment(name: str, flag: str | None, now: datetime) -> datetime | None:
         raise ConfigError(f"{source}: {err}") from None
 
 
-def _timed(factory: RegistryFactory) -> RegistryFactory:
-    """With -v, the registry client logs each question and how long its answer took."""
-    if not logger.isEnabledFor(logging.DEBUG):
-        return factory
-    return lambda: _TimedRegistry(factory())
-
-
-class _TimedRegistry:
-    def __init__(self, client: DigestSource) -> None:
-        self._client = client
-
-    def resolve_digest(self, ref: ImageReference, deadline: float | None = None) -> str:
-        started = time.monotonic()
-        try:
-            digest = self._client.resolve_digest(ref, deadline)
-        except Exception as err:
-            logger.debug("registry %s: %s after %.1f ms", ref, err, _ms(started))
-            raise
-        logger.debug("registry %s: %s in %.1f ms", ref, digest, _ms(started))
-        return digest
-
-
-def _ms(started: float) -> float:
-    return (time.monotonic() - started) * 1000
-
-
-def _log_outcome(report: MappingReport, started: float) -> None:
-    if not logger.isEnabledFor(logging.DEBUG):
-        return
-    for record in report.images:
-        if record.verification.value != "not-checked":
-            logger.debug("registry check %s: %s", record.reference, record.verification.value)
-    logger.debug(
-        "captured in %.1f ms: %d pushed, %d built only, %d skipped (another run's)",
-        _ms(started), len(report.pushed), len(report.images) - len(report.pushed),
-        len(report.skipped),
-    )  # fmt: skip
-
-
-class _Formatter(logging.Formatter):
-    """`container-mapping: warning: ...`, like the CLI's own error lines."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return f"container-mapping: {record.levelname.lower()}: {record.getMessage()}"
-
-
-class _Once(logging.Filter):
-    """Each message once: two modules reading the same broken file say so once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._seen: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if message in self._seen:
-            return False
-        self._seen.add(message)
-        return True
-
-
-@contextlib.contextmanager
-def _logging(verbose: bool) -> Iterator[None]:
-    """Warnings always, diagnostics with -v, on stderr; this package's loggers only, and only
-    while the command runs (tests call `main` many times in one process)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
-    handler.addFilter(_Once())
-    package = logging.getLogger("container_mapping")
-    level = package.level
-    package.addHandler(handler)
-    package.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    try:
-        yield
-    finally:
-        package.removeHandler(handler)
-        package.setLevel(level)
-
-
 def _failed(err: Error, started: float, timeout: float | None) -> int:
     """The one line an error gets, and its exit code."""
-    elapsed = time.monotonic() - started
-    logger.debug("failed after %.1f ms: %s: %s", _ms(started), type(err).__name__, err)
+    logger.debug("failed after %.1f ms: %s: %s", ms_since(started), type(err).__name__, err)
     if isinstance(err, EngineUnavailable):
-        if timeout is not None and elapsed >= timeout:
+        if timeout is not None and time.monotonic() - started >= timeout:
             print(
                 f"container-mapping: error: the {timeout:g}s --timeout ran out before the "
                 "Docker engine answered; give a longer --timeout",
@@ -309,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     started = time.monotonic()
-    with _logging(args.verbose):
+    with stderr_logging(args.verbose):
         try:
             return int(args.handler(args))
         except Error as err:
