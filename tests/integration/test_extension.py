@@ -168,7 +168,7 @@ def test_task_folder_has_the_shim_and_only_the_code_post_job_needs(vsix: Path) -
     assert {"__init__.py", "task.py", "agent.py", "capture.py"} <= names
     assert all(name.endswith(".py") for name in names), "sources only: no bytecode, no data"
     assert not [n for n in files if "__pycache__" in n or n.endswith((".pyc", ".pyo"))]
-    for unwanted in ("cli.py", "packaging.py", "__main__.py"):
+    for unwanted in ("cli.py", "diagnostics.py", "render.py", "packaging.py", "__main__.py"):
         assert unwanted not in names
     # Operator-side code stays out (azdo/ holds the job's OIDC token client: it is in).
     assert not any(name.startswith(("service/", "tests/")) for name in names)
