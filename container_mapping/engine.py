@@ -218,9 +218,11 @@ class Engine:
             path = rest if rest.startswith("/") else "/" + rest
             try:
                 sock.connect(path)
-            except OSError:
+            except OSError as err:
                 sock.close()
                 _not_a_socket(path, self._unavailable)
+                if isinstance(err, PermissionError):
+                    raise EngineUnavailable(_not_permitted(path, self.address)) from err
                 raise
             return sock
         if scheme in ("tcp", "http", "https"):
@@ -274,6 +276,14 @@ def _host_and_port(address: EngineAddress, rest: str, default_port: int) -> tupl
             f"engine address {address.url} ({address.origin}) is not tcp://HOST[:PORT] with a "
             f"port from 1 to 65535: fix {address.origin}"
         ) from None
+
+
+def _not_permitted(path: str, address: EngineAddress) -> str:
+    return (
+        f"the Docker engine's socket {path} ({address.origin}) refuses this user: run as a "
+        "member of the socket's group (usually docker), or point DOCKER_HOST at an engine "
+        "this user may use"
+    )
 
 
 def _not_a_socket(path: str, unavailable: Callable[[str], str]) -> None:

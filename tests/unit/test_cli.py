@@ -223,6 +223,28 @@ def test_a_socket_nobody_listens_on_is_still_refused(
         listener.close()
 
 
+def test_a_socket_this_user_may_not_use_says_so(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or not os.access("/usr/bin/python3", os.X_OK):
+        pytest.skip("needs root to run the command as another user, and /usr/bin/python3")
+    path = tmp_path / "engine.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(1)
+    os.chmod(path, 0o600)  # root's alone, as docker.sock is root:docker 0660
+    with listener:
+        done = subprocess.run(
+            ["/usr/bin/python3", "-m", "container_mapping", "collect", "--since", "1m"],
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DOCKER_HOST": f"unix://{path}"},
+            user=65534, cwd="/", capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    assert done.returncode == EXIT_NO_ENGINE, done.stderr
+    assert done.stderr == (
+        f"container-mapping: the Docker engine's socket {path} (DOCKER_HOST) refuses this user: "
+        "run as a member of the socket's group (usually docker), or point DOCKER_HOST at an "
+        "engine this user may use\n"
+    )
+
+
 @pytest.mark.parametrize("host", ["tcp://localhost:abc", "tcp://[::1", "tcp://localhost:99999"])
 def test_a_malformed_tcp_docker_host_is_a_usage_error(
     host: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
