@@ -39,7 +39,7 @@ TASK = json.loads((ROOT / "task" / "task.json").read_text())
 GUID = TASK["id"]
 PUBLISHER, EXTENSION_ID, VERSION = "cm-test-publisher", "cm-test-extension", "3.4.5"
 VSIX_NS = {"v": "http://schemas.microsoft.com/developer/vsx-schema/2011"}
-# The whole .vsix; today about 70 KB. A jump means something was vendored that should not be.
+# The whole .vsix; today about 75 KB. A jump means something was vendored that should not be.
 SIZE_BUDGET = 150_000
 SYSTEM_PYTHON = "/usr/bin/python3"
 
