@@ -48,6 +48,7 @@ from tests.e2e.shim import ACCESS_TOKEN, SHIM, pipeline_env, pre_job  # noqa: E4
 from tests.integration.images import LABEL, build, image_archive, push  # noqa: E402
 
 RUNS = 11
+ATTEMPTS = 3
 DELAYS_MS = (0, 50, 150)
 #: Issue 7's table (ms): ours then, and Microsoft's task, through an HTTPS stand-in, no delay.
 ISSUE_FIGURES = {
@@ -81,6 +82,7 @@ class Measure:
     cpu: list[float] = field(default_factory=list)  # user + system, Node and its children
     peak_mb: float = 0.0
     requests: dict[str, int] = field(default_factory=dict)
+    discarded: int = 0  # runs that saw another user's pushes on the shared engine
 
     @property
     def median_ms(self) -> float:
@@ -101,16 +103,21 @@ class Task:
 def run_once(
     task: Task, env: Mapping[str, str], case: str, into: Measure, standins: Standins
 ) -> None:
-    standins.take_counts()
-    done = subprocess.run(  # noqa: S603 - the bench's own commands
-        [sys.executable, "-S", "-E", "-c", LAUNCHER, *task.argv],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    if not task.expect(case, done.stdout):
+    """One measured run; a run disturbed by another user of the shared engine is run again."""
+    for _ in range(ATTEMPTS):
+        standins.take_counts()
+        done = subprocess.run(  # noqa: S603 - the bench's own commands
+            [sys.executable, "-S", "-E", "-c", LAUNCHER, *task.argv],
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        )
+        if task.expect(case, done.stdout):
+            break
+        into.discarded += 1
+    else:
         raise SystemExit(f"{task.name}, {case}: unexpected output:\n{done.stdout}{done.stderr}")
     elapsed, cpu, rss_kb = done.stderr.strip().splitlines()[-1].split()
     into.times.append(float(elapsed))
@@ -145,10 +152,13 @@ def tasks(node: str) -> list[Task]:
 
 
 def environment(standins: Standins, engine: str | None, home: str) -> dict[str, str]:
-    """What the agent gives both tasks, before pre-job."""
+    """What the agent gives both tasks, before pre-job: a run and job of the bench's own."""
     ca = str(standins.pki.ca_file)
     env = pipeline_env(
         standins.collection_uri,
+        BUILD_BUILDID=str(90000 + uuid.uuid4().int % 10000),
+        SYSTEM_JOBID=str(uuid.uuid4()),
+        SYSTEM_PLANID=str(uuid.uuid4()),
         HOME=home,
         INPUT_ENDPOINT=standins.ingest_url,
         INPUT_ALTERNATEDEVOPSSERVER=standins.ingest_url,
@@ -226,6 +236,9 @@ def table(delay_ms: int, results: dict[str, dict[str, Measure]], runs: int) -> N
             )
     requests = {case: {n: m.requests for n, m in ms.items()} for case, ms in results.items()}
     print(f"\nrequests per run (token, ingest): {requests}")
+    discarded = {case: {n: m.discarded for n, m in ms.items()} for case, ms in results.items()}
+    if any(any(d.values()) for d in discarded.values()):
+        print(f"runs discarded (another user's pushes on the shared engine): {discarded}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -253,7 +266,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for delay in delays:
                     standins.delay = delay / 1000
                     results[delay][case] = measure_case(case, task_list, env, standins, args.runs)
-                    print(f"  {case}, {delay} ms: done", file=sys.stderr)
+                    got = results[delay][case]
+                    medians = ", ".join(f"{n} {m.median_ms:.0f} ms" for n, m in got.items())
+                    print(f"  {case}, {delay} ms: {medians}", file=sys.stderr)
 
             with case_window(environment(standins, None, home)) as env:
                 each_delay("no engine", env)
