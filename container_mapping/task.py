@@ -248,15 +248,15 @@ def post_job(job: Job, log: AgentLog, deadline: float) -> int:
         deadline=_share(deadline, CAPTURE_SHARE),
         on_push=token.start,
     )
-    if note:  # after capture: a job without an engine needs no word on its window
-        log.info(f"container-mapping: {note}")
-    _debug_left_out(log, report)
     if not report.pushed:
         log.info(f"container-mapping: no image was pushed in this job{_since(report)}")
-        return _warnings(log, report.warnings)
-    sink = make_sink(job.inputs, token.http, token)
-    delivery = sink.send(report.for_sink(), deadline)
-    log.info(summary(report, delivery.endpoint))
+    else:
+        sink = make_sink(job.inputs, token.http, token)
+        delivery = sink.send(report.for_sink(), deadline)  # masks the OIDC token first
+        log.info(summary(report, delivery.endpoint))
+    _debug_left_out(log, report)
+    if note:  # last: a job without an engine needs no word on its window
+        log.info(f"container-mapping: {note}")
     return _warnings(log, report.warnings)
 
 

@@ -204,6 +204,7 @@ class Step {
     child.on('error', () => finish(() => this.run(list.slice(1), done)));
     // 'close' waits for the pipes too; a grandchild holding them must not hold the step.
     child.on('exit', (code, signal) => {
+      clearTimeout(timer); // it ended in time: its own last line stands, no second one
       grace = setTimeout(() => ended(code, signal), GRACE_MS);
     });
     child.on('close', (code, signal) => ended(code, signal));

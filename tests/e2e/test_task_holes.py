@@ -118,7 +118,7 @@ def test_a_forged_job_start_cannot_reach_before_the_run(
     repo = f"{registry_addr}/cmtest/window-{uuid.uuid4().hex[:10]}"
     build(client, f"{repo}:earlier-run")
     push(client, f"{repo}:earlier-run")
-    time.sleep(1.5)
+    time.sleep(2.5)  # the run's start has whole seconds, and the window a second of slack
     run_start = time.strftime("%Y-%m-%d %H:%M:%S+00:00", time.gmtime())
     time.sleep(1.1)
     build(client, f"{repo}:this-run")
