@@ -32,7 +32,6 @@ and https:// proxy URLs (TLS to the proxy itself): both end in one clear error.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import urllib.parse
@@ -157,6 +156,8 @@ def parse_proxy(url: str, username: str = "", password: str = "") -> tuple[Proxy
     secrets: tuple[str, ...] = ()
     authorization = ""
     if username:
+        import base64  # only with credentials: the common agent has none
+
         credentials = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         authorization = f"Basic {credentials}"
         secrets = tuple(s for s in (password, credentials) if s)
