@@ -38,6 +38,10 @@ class TransportError(ApiError):
     """No HTTP answer at all: refused, reset, timed out, TLS failure, bad URL."""
 
 
+class RequestError(TransportError):
+    """The request itself cannot be sent (a bad URL or header): asking again will not help."""
+
+
 @dataclass(frozen=True)
 class Response:
     status: int
@@ -187,6 +191,8 @@ class HttpClient:
                 response = self._send_once(method, url, all_headers, body, deadline, max_body)
                 if response.status not in policy.statuses:
                     return response
+            except RequestError:
+                raise
             except TransportError as err:
                 last_error = err
             if attempt + 1 >= policy.attempts:
@@ -217,9 +223,9 @@ class HttpClient:
             parts = urllib.parse.urlsplit(url)
             parts.port  # noqa: B018 - raises ValueError for a port that is not a number
         except ValueError:
-            raise TransportError(f"{redact(url)} is not a valid URL") from None
+            raise RequestError(f"{redact(url)} is not a valid URL") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise TransportError(f"{redact(url)} is not an http:// or https:// URL")
+            raise RequestError(f"{redact(url)} is not an http:// or https:// URL")
         target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
         headers = dict(headers)
         proxy = self._proxy_for(parts)
@@ -238,7 +244,8 @@ class HttpClient:
             raise TransportError(f"{redact(url)}: no answer within {timeout:.1f}s") from err
         except (OSError, http.client.HTTPException, ValueError) as err:
             self._drop(key)
-            raise TransportError(f"{redact(url)}: {_reason(err)}") from err
+            error = RequestError if isinstance(err, ValueError) else TransportError
+            raise error(f"{redact(url)}: {_reason(err)}") from err
         except BaseException:
             self._drop(key)
             raise
