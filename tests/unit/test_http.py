@@ -21,7 +21,7 @@ from container_mapping.http import (
     retry_after,
     without_userinfo,
 )
-from tests.servers import reply, serve
+from tests.servers import serve
 
 NO_PROXY: dict[str, str] = {}
 
