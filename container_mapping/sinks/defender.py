@@ -24,5 +24,4 @@ class DefenderSink(BearerSink):
             headers,
             deadline=deadline,
             retry=self.http.retry,
-            images=len(payload["dockerImages"]),
         )

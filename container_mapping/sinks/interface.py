@@ -31,11 +31,9 @@ class SinkError(ApiError):
 
 @dataclass(frozen=True)
 class Delivery:
-    """What the endpoint answered to the report it took."""
+    """Where the report was taken."""
 
-    endpoint: str  # redacted
-    status: int
-    images: int
+    endpoint: str  # redacted, fit for the summary line
 
 
 class Sink(Protocol):
@@ -66,7 +64,6 @@ def post_json(
     *,
     deadline: float | None,
     retry: RetryPolicy,
-    images: int,
 ) -> Delivery:
     """POST `payload`; a non-2xx answer or no answer becomes a `SinkError`."""
     where = redact(url)
@@ -77,7 +74,7 @@ def post_json(
     except TransportError as err:
         raise SinkError(f"the report was not delivered: {err}") from err
     if response.ok:
-        return Delivery(where, response.status, images)
+        return Delivery(where)
     raise SinkError(f"{where} did not take the report: {_why(response.status)}", response.status)
 
 

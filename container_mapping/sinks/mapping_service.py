@@ -38,5 +38,4 @@ class MappingServiceSink(BearerSink):
             headers,
             deadline=deadline,
             retry=self.http.retry if key else NO_RETRY,
-            images=len(report.pushed),
         )
