@@ -15,7 +15,6 @@ caller's budget.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -97,6 +96,8 @@ def _why(err: Exception) -> str:
 
 
 def _context_address(config_dir: Path, name: str) -> EngineAddress:
+    import hashlib  # only for a named context: not on post-job's usual path
+
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta_file = config_dir / "contexts" / "meta" / digest / "meta.json"
     try:

@@ -231,10 +231,9 @@ class Job(NamedTuple):
 
 def post_job(job: Job, log: AgentLog, deadline: float) -> int:
     from container_mapping.capture import capture, docker_collectors, registry_factory
-    from container_mapping.proxy import secrets_to_mask
 
     log.set_secret(job.access_token or "")
-    for secret in secrets_to_mask(job.environ):
+    for secret in _setting_secrets(job.environ):
         log.set_secret(secret)
     for input_note in job.inputs.notes:
         log.warning(f"container-mapping: {input_note}")
@@ -258,6 +257,18 @@ def post_job(job: Job, log: AgentLog, deadline: float) -> int:
     if note:  # last: a job without an engine needs no word on its window
         log.info(f"container-mapping: {note}")
     return _warnings(log, report.warnings)
+
+
+def _setting_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The proxy's and client certificate's secrets, read only where such settings exist.
+
+    Most agents have neither: they do not pay for importing the proxy and TLS modules.
+    """
+    if not any("PROXY" in name.upper() or "CLIENTCERT" in name.upper() for name in environ):
+        return ()
+    from container_mapping.proxy import secrets_to_mask
+
+    return secrets_to_mask(environ)
 
 
 def _background_token(job: Job, log: AgentLog, deadline: float) -> BackgroundToken:

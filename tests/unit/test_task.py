@@ -256,3 +256,16 @@ def test_no_engine_here_is_not_a_fault_only_where_nothing_was_configured() -> No
     assert task.no_engine_here(hanging, {}, "linux") is None
     assert "named pipe" in str(task.no_engine_here(hanging, {}, "win32"))
     assert task.no_engine_here(hanging, {"DOCKER_CONTEXT": "remote"}, "win32") is None
+
+
+def test_the_proxy_password_is_masked_before_anything_else(tmp_path: Path) -> None:
+    environ = {
+        "DOCKER_HOST": f"unix://{tmp_path}/none.sock",
+        "AGENT_PROXYURL": "http://proxy.corp:8080",
+        "AGENT_PROXYUSERNAME": "svc",
+        "SECRET_AGENT_PROXYPASSWORD": "proxy-pass-7781",
+    }
+    code, run = _run(environ)
+    assert code == 0
+    assert run.lines[0] == "##vso[task.setsecret]proxy-pass-7781"
+    assert all("proxy-pass-7781" not in line for line in run.lines[1:])
