@@ -268,7 +268,7 @@ class Engine:
 
 
 def _host_and_port(address: EngineAddress, rest: str, default_port: int) -> tuple[str, int]:
-    """`host[:port]` of a tcp:// address; a malformed one is a configuration error, said once."""
+    """`host[:port]` of a tcp:// address; a malformed one is a configuration error (exit 2)."""
     try:
         parsed = urllib.parse.urlsplit("//" + rest)
         return parsed.hostname or "localhost", parsed.port or default_port
