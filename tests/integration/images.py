@@ -32,11 +32,12 @@ def build(
     return str(image.id)
 
 
-def push(client: Any, reference: str) -> str:
-    """Push `repo:tag`; return the manifest digest the push stream reported."""
+def push(client: Any, reference: str, auth: dict[str, str] | None = None) -> str:
+    """Push `repo:tag` (with `auth`, a `docker login`'s user and password); return the digest."""
     repository, tag = reference.rsplit(":", 1)
     digest = None
-    for line in client.images.push(repository, tag=tag, stream=True, decode=True):
+    stream = client.images.push(repository, tag=tag, stream=True, decode=True, auth_config=auth)
+    for line in stream:
         if "error" in line:
             raise RuntimeError(f"push of {reference} failed: {line['error']}")
         digest = (line.get("aux") or {}).get("Digest", digest)
