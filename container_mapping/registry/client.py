@@ -21,7 +21,7 @@ from container_mapping.errors import RegistryError
 from container_mapping.http import HttpClient, Response, TransportError, redact
 from container_mapping.reference import DIGEST_RE, ImageReference
 from container_mapping.registry.address import INSECURE_ENV, base_url
-from container_mapping.registry.auth import RegistryAuth
+from container_mapping.registry.auth import RegistryAuth, pull_scope
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,12 @@ class RegistryClient:
     def _fetch(
         self, method: str, url: str, ref: ImageReference, deadline: float | None
     ) -> Response:
+        scope = pull_scope(ref)
         try:
-            response = self._send(method, url, self._auth.cached(ref), deadline)
+            response = self._send(method, url, self._auth.cached(ref.registry, scope), deadline)
             if response.status == 401:
-                authorization = self._auth.answer(ref, response, deadline)
+                challenge = response.headers.get("www-authenticate", "")
+                authorization = self._auth.answer(ref.registry, scope, challenge, deadline)
                 response = self._send(method, url, authorization, deadline)
         except TransportError as err:
             raise RegistryError(
@@ -81,7 +83,7 @@ class RegistryClient:
                 f"proxy, or list a plain-HTTP registry in {INSECURE_ENV}"
             ) from err
         if response.status == 401:
-            raise self._auth.rejected(ref, deadline)
+            raise self._auth.rejected(ref.registry, scope, deadline)
         _check_status(response, ref)
         return response
 
