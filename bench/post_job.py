@@ -278,8 +278,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delays", default=",".join(map(str, DELAYS_MS)))
     parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument(
+        "--cases", default="", help="comma-separated words of the cases to run (default: all)"
+    )
     args = parser.parse_args(argv)
     delays = [int(d) for d in args.delays.split(",")]
+    picked = [word.strip() for word in args.cases.split(",") if word.strip()]
+
+    def wanted(name: str) -> bool:
+        return not picked or any(word in name for word in picked)
+
     node = shutil.which("node")
     engine = os.environ.get("DOCKER_HOST")
     if not node or not engine:
@@ -296,12 +304,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         with Standins(0.0) as standins:
 
             def each_delay(case: Case) -> None:
+                if not wanted(case.name):
+                    return
                 for delay in delays:
                     standins.delay = delay / 1000
                     got = results[delay][case.name] = measure_case(
                         case, task_list, standins, args.runs
                     )
-                    medians = ", ".join(f"{n} {m.median_ms:.0f} ms" for n, m in got.items())
+                    medians = ", ".join(
+                        f"{n} {m.median_ms:.0f} ms (CPU {m.cpu_ms:.0f} ms, {m.peak_mb:.1f} MB)"
+                        for n, m in got.items()
+                    )
                     print(f"  {case.name}, {delay} ms: {medians}", file=sys.stderr)
 
             with case_window(environment(standins, None, home)) as env:
@@ -316,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 (300, "5 pushed, 300 images held"),
                 (3000, "5 pushed, 3,000 images held"),
             ):
+                if not wanted(case):
+                    continue
                 held = len(client.images.list())
                 if held < size:
                     client.images.load(image_archive(loaded, size - held, run))
