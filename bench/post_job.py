@@ -23,7 +23,10 @@ input points it at the ingestion stand-in, and `PREJOBSTARTTIME` holds our pre-j
 Without it, the figures issue 7 measured (no added delay) are the reference, and say so.
 
 Needs the services: `eval "$(scripts/services.sh start)"`, then `python3 bench/post_job.py`
-(`--delays 0,50`, `--runs 5` to shorten it).
+(`--delays 0,50`, `--runs 5`, `--cases engine,nothing` to shorten it). The shared engine may
+hold thousands of another test's images, which makes "300 held" meaningless: point DOCKER_HOST
+at an engine of the bench's own (a second `dockerd` with its own --data-root, --exec-root,
+--pidfile and -H, `--insecure-registry 127.0.0.1:5000`) for the held-image cases.
 """
 
 from __future__ import annotations
