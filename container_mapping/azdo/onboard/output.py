@@ -17,14 +17,16 @@ from container_mapping.azdo.onboard.model import Outcome, Status, Target
 _MARK = {True: "ok", False: "MISSING"}
 
 
-def as_json(outcomes: Sequence[Outcome], meta: dict[str, Any], out: TextIO = sys.stdout) -> None:
+def as_json(outcomes: Sequence[Outcome], meta: dict[str, Any], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     json.dump({**meta, "organizations": [o.to_dict() for o in outcomes]}, out, indent=2)
     out.write("\n")
 
 
-def tables(outcomes: Sequence[Outcome], title: str, out: TextIO = sys.stdout) -> None:
+def tables(outcomes: Sequence[Outcome], title: str, out: TextIO | None = None) -> None:
     from rich.console import Console
 
+    out = out or sys.stdout
     console = Console(file=out, width=None if out.isatty() else 160, soft_wrap=False)
     checked = [o for o in outcomes if o.checks]
     if checked:

@@ -156,7 +156,13 @@ class Connections:
         sdk_client.config.connection.timeout = self.timeout
 
 
-_STATUS_IN_MESSAGE = re.compile(r"returned a (\d{3}) status code")
+_STATUS_IN_MESSAGE = re.compile(r"returned a (\d{3}) status code|too many (\d{3}) error")
+_DENIED = {  # the fix for a 403, by the first word of what was being done
+    "sharing": "sharing needs a member of the extension's Marketplace publisher: run as one, "
+    "or share the extension with the organization from the publisher's Marketplace page",
+    "unsharing": "unsharing needs a member of the extension's Marketplace publisher",
+    "": "run as a Project Collection Administrator of the organization",
+}
 MAX_WAIT = 60.0  # longest Retry-After honoured for a POST/PATCH the SDK does not retry
 
 
@@ -201,7 +207,7 @@ def status_of(err: BaseException, recorder: Recorder | None) -> int | None:
         if status is not None and status >= 400:
             return status
     match = _STATUS_IN_MESSAGE.search(str(err))
-    return int(match.group(1)) if match else None
+    return int(match.group(1) or match.group(2)) if match else None
 
 
 def _transport(err: BaseException) -> BaseException | None:
@@ -250,7 +256,7 @@ def _explain(status: int | None, what: str, recorder: Recorder | None) -> tuple[
             "Member Entitlement Management read, Project and Team read, Code read) or `az login`",
         )
     if status == 403:
-        return (f"access denied for {what} (403)", "ask a Project Collection Administrator")
+        return (f"access denied for {what} (403)", _DENIED.get(what.split()[0], _DENIED[""]))
     if status == 404:
         return (f"not found: {what} (404)", "check the organization name or URL")
     if status == 429:
