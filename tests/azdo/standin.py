@@ -31,35 +31,111 @@ PCA, OPS, VALID = "vssgp.pca", "vssgp.ops", "vssgp.valid"
 
 # (id, area, resourceName, routeTemplate, resourceVersion, maxVersion)
 LOCATIONS = {
-    "resource_areas": ("e81700f7-3be2-46de-8624-2eb35882fcaa", "Location", "ResourceAreas",
-                       "_apis/{resource}/{areaId}", 1, 7.1),
-    "connection_data": ("00d9565f-ed9c-4a06-9a50-00e7896ccab4", "Location", "ConnectionData",
-                        "_apis/{resource}", 1, 7.1),
-    "profile": ("f83735dc-483f-4238-a291-d45f6080a9af", "Profile", "Profiles",
-                "_apis/{area}/{resource}/{id}", 3, 7.1),
-    "accounts": ("229a6a53-b428-4ffb-a835-e8f36b5b4b1e", "Account", "Accounts",
-                 "_apis/{resource}", 1, 7.1),
-    "projects": ("603fe2ac-9723-48b9-88ad-09305aa6c6e1", "core", "projects",
-                 "_apis/{resource}/{*projectId}", 4, 7.1),
-    "repositories": ("225f7195-f9c7-4d14-ab28-a83f7ff77e1f", "git", "repositories",
-                     "{project}/_apis/{area}/{resource}/{repositoryId}", 1, 7.1),
-    "settings": ("cd006711-163d-4cd4-a597-b05bad2556ff", "Settings", "Entries",
-                 "_apis/Settings/{userScope}/{*key}", 1, 7.1),
-    "groups": ("ebbe6af8-0b91-4c13-8cf1-777c14858188", "Graph", "Groups",
-               "_apis/{area}/{resource}/{groupDescriptor}", 1, 7.1),
-    "memberships": ("e34b6394-6b30-4435-94a9-409a5eef3e31", "Graph", "Memberships",
-                    "_apis/{area}/{resource}/{subjectDescriptor}", 1, 7.1),
-    "entitlement": ("8480c6eb-ce60-47e9-88df-eca3c801638b", "MemberEntitlementManagement",
-                    "UserEntitlements", "_apis/{resource}/{userId}", 3, 7.1),
-    "by_name": ("fb0da285-f23e-4b56-8b53-3ef5f9f6de66", "ExtensionManagement",
-                "InstalledExtensionsByName",
-                "_apis/{area}/{resource}/{publisherName}/{extensionName}/{version}", 1, 7.1),
-    "installed": ("275424d0-c844-4fe2-bda6-04933a1357d8", "ExtensionManagement",
-                  "InstalledExtensions", "_apis/{area}/{resource}/{extensionId}", 1, 7.1),
-    "share": ("a1e66d8f-f5de-4d16-8309-91a4e015ee46", "gallery", "accountsbyname",
-              "_apis/{area}/publisher/{publisherName}/extension/{extensionName}/{resource}/"
-              "{accountName}", 1, 7.1),
-}  # fmt: skip
+    "resource_areas": (
+        "e81700f7-3be2-46de-8624-2eb35882fcaa",
+        "Location",
+        "ResourceAreas",
+        "_apis/{resource}/{areaId}",
+        1,
+        7.1,
+    ),
+    "connection_data": (
+        "00d9565f-ed9c-4a06-9a50-00e7896ccab4",
+        "Location",
+        "ConnectionData",
+        "_apis/{resource}",
+        1,
+        7.1,
+    ),
+    "profile": (
+        "f83735dc-483f-4238-a291-d45f6080a9af",
+        "Profile",
+        "Profiles",
+        "_apis/{area}/{resource}/{id}",
+        3,
+        7.1,
+    ),
+    "accounts": (
+        "229a6a53-b428-4ffb-a835-e8f36b5b4b1e",
+        "Account",
+        "Accounts",
+        "_apis/{resource}",
+        1,
+        7.1,
+    ),
+    "projects": (
+        "603fe2ac-9723-48b9-88ad-09305aa6c6e1",
+        "core",
+        "projects",
+        "_apis/{resource}/{*projectId}",
+        4,
+        7.1,
+    ),
+    "repositories": (
+        "225f7195-f9c7-4d14-ab28-a83f7ff77e1f",
+        "git",
+        "repositories",
+        "{project}/_apis/{area}/{resource}/{repositoryId}",
+        1,
+        7.1,
+    ),
+    "settings": (
+        "cd006711-163d-4cd4-a597-b05bad2556ff",
+        "Settings",
+        "Entries",
+        "_apis/Settings/{userScope}/{*key}",
+        1,
+        7.1,
+    ),
+    "groups": (
+        "ebbe6af8-0b91-4c13-8cf1-777c14858188",
+        "Graph",
+        "Groups",
+        "_apis/{area}/{resource}/{groupDescriptor}",
+        1,
+        7.1,
+    ),
+    "memberships": (
+        "e34b6394-6b30-4435-94a9-409a5eef3e31",
+        "Graph",
+        "Memberships",
+        "_apis/{area}/{resource}/{subjectDescriptor}",
+        1,
+        7.1,
+    ),
+    "entitlement": (
+        "8480c6eb-ce60-47e9-88df-eca3c801638b",
+        "MemberEntitlementManagement",
+        "UserEntitlements",
+        "_apis/{resource}/{userId}",
+        3,
+        7.1,
+    ),
+    "by_name": (
+        "fb0da285-f23e-4b56-8b53-3ef5f9f6de66",
+        "ExtensionManagement",
+        "InstalledExtensionsByName",
+        "_apis/{area}/{resource}/{publisherName}/{extensionName}/{version}",
+        1,
+        7.1,
+    ),
+    "installed": (
+        "275424d0-c844-4fe2-bda6-04933a1357d8",
+        "ExtensionManagement",
+        "InstalledExtensions",
+        "_apis/{area}/{resource}/{extensionId}",
+        1,
+        7.1,
+    ),
+    "share": (
+        "a1e66d8f-f5de-4d16-8309-91a4e015ee46",
+        "gallery",
+        "accountsbyname",
+        "_apis/{area}/publisher/{publisherName}/extension/{extensionName}/{resource}/{accountName}",
+        1,
+        7.1,
+    ),
+}
 AREAS = {
     "core": "79134c72-4a58-4b42-976c-04e7115f32bf",
     "git": "4e080c62-fa21-4fbc-8fef-2a10a2b38049",
@@ -132,6 +208,7 @@ class Handler(BaseHTTPRequestHandler):
     world: World
     base: str
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -201,11 +278,15 @@ class Handler(BaseHTTPRequestHandler):
     def areas(self, host: str, org: Org | None) -> list[dict[str, str]]:
         name = org.name if org else ""
         urls = {
-            "core": f"{self.base}/{name}", "git": f"{self.base}/{name}",
-            "graph": f"{self.base}/vssps/{name}", "entitlements": f"{self.base}/vsaex/{name}",
-            "extmgmt": f"{self.base}/extmgmt/{name}", "gallery": f"{self.base}/gallery",
-            "profile": f"{self.base}/app", "accounts": f"{self.base}/app",
-        }  # fmt: skip
+            "core": f"{self.base}/{name}",
+            "git": f"{self.base}/{name}",
+            "graph": f"{self.base}/vssps/{name}",
+            "entitlements": f"{self.base}/vsaex/{name}",
+            "extmgmt": f"{self.base}/extmgmt/{name}",
+            "gallery": f"{self.base}/gallery",
+            "profile": f"{self.base}/app",
+            "accounts": f"{self.base}/app",
+        }
         return [{"id": AREAS[k], "name": k, "locationUrl": v} for k, v in urls.items()]
 
 
@@ -241,18 +322,31 @@ def _locations(kinds: tuple[str, ...]) -> dict[str, Any]:
     value = []
     for kind in kinds:
         id_, area, resource, template, resource_version, max_version = LOCATIONS[kind]
-        value.append({
-            "id": id_, "area": area, "resourceName": resource, "routeTemplate": template,
-            "resourceVersion": resource_version, "minVersion": "1.0",
-            "maxVersion": str(max_version), "releasedVersion": "7.0",
-        })  # fmt: skip
+        value.append(
+            {
+                "id": id_,
+                "area": area,
+                "resourceName": resource,
+                "routeTemplate": template,
+                "resourceVersion": resource_version,
+                "minVersion": "1.0",
+                "maxVersion": str(max_version),
+                "releasedVersion": "7.0",
+            }
+        )
     return {"count": len(value), "value": value}
 
 
 def _wrapped(message: str, type_key: str) -> dict[str, Any]:
-    return {"$id": "1", "innerException": None, "message": message,
-            "typeName": f"Microsoft.VisualStudio.Services.{type_key}, Microsoft.VisualStudio.Services",
-            "typeKey": type_key, "errorCode": 0, "eventId": 3000}  # fmt: skip
+    return {
+        "$id": "1",
+        "innerException": None,
+        "message": message,
+        "typeName": f"Microsoft.VisualStudio.Services.{type_key}, Microsoft.VisualStudio.Services",
+        "typeKey": type_key,
+        "errorCode": 0,
+        "eventId": 3000,
+    }
 
 
 def _collection(items: list[Any]) -> dict[str, Any]:
@@ -260,11 +354,20 @@ def _collection(items: list[Any]) -> dict[str, Any]:
 
 
 def _policy_page(org: Org) -> dict[str, Any]:
-    policy = {"name": "Policy.DisallowOAuthAuthentication", "value": org.oauth_disallowed,
-              "effectiveValue": org.oauth_disallowed, "isValueUndefined": False}  # fmt: skip
+    policy = {
+        "name": "Policy.DisallowOAuthAuthentication",
+        "value": org.oauth_disallowed,
+        "effectiveValue": org.oauth_disallowed,
+        "isValueUndefined": False,
+    }
     provider = {"policies": {"applicationConnection": [{"policy": policy}], "security": []}}
-    return {"fps": {"dataProviders": {"data": {
-        "ms.vss-admin-web.organization-policies-data-provider": provider}}}}
+    return {
+        "fps": {
+            "dataProviders": {
+                "data": {"ms.vss-admin-web.organization-policies-data-provider": provider}
+            }
+        }
+    }
 
 
 def _resource_areas(h: Handler, method: str, org: Org | None, g: Any, q: Any, body: Any) -> Any:
@@ -272,10 +375,21 @@ def _resource_areas(h: Handler, method: str, org: Org | None, g: Any, q: Any, bo
 
 
 def _connection_data(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: Any) -> Any:
-    user = {"id": USER_ID, "subjectDescriptor": USER_DESCRIPTOR,
-            "providerDisplayName": "Operator", "isActive": True}  # fmt: skip
-    return 200, {"authenticatedUser": user, "authorizedUser": user,
-                 "instanceId": "00000000-0000-0000-0000-0000000000aa"}, {}  # fmt: skip
+    user = {
+        "id": USER_ID,
+        "subjectDescriptor": USER_DESCRIPTOR,
+        "providerDisplayName": "Operator",
+        "isActive": True,
+    }
+    return (
+        200,
+        {
+            "authenticatedUser": user,
+            "authorizedUser": user,
+            "instanceId": "00000000-0000-0000-0000-0000000000aa",
+        },
+        {},
+    )
 
 
 def _profile(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: Any) -> Any:
@@ -287,8 +401,14 @@ def _profile(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: Any) -
 def _accounts(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: Any) -> Any:
     if q.get("memberId") != [USER_ID]:
         return 400, _wrapped("memberId or ownerId is required", "ArgumentException"), {}
-    accounts = [{"accountId": f"00000000-0000-0000-0000-{i:012d}", "accountName": name,
-                 "accountUri": f"{h.base}/{name}/"} for i, name in enumerate(h.world.orgs)]  # fmt: skip
+    accounts = [
+        {
+            "accountId": f"00000000-0000-0000-0000-{i:012d}",
+            "accountName": name,
+            "accountUri": f"{h.base}/{name}/",
+        }
+        for i, name in enumerate(h.world.orgs)
+    ]
     return 200, _collection(accounts), {}
 
 
@@ -299,8 +419,9 @@ def _projects(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: Any) 
     assert org is not None
     skip = int(q.get("$skip", ["0"])[0])
     top = min(int(q.get("$top", ["100"])[0]), PAGE_CAP)
-    items = [{"id": f"p{i}", "name": f"project-{i}", "state": "wellFormed"}
-             for i in range(org.projects)][skip : skip + top]  # fmt: skip
+    items = [
+        {"id": f"p{i}", "name": f"project-{i}", "state": "wellFormed"} for i in range(org.projects)
+    ][skip : skip + top]
     headers = {"X-MS-ContinuationToken": str(skip + top)} if skip + top < org.projects else {}
     return 200, _collection(items), headers
 
@@ -340,8 +461,15 @@ _GROUPS = [
 def _groups(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: Any) -> Any:
     assert org is not None
     start = int(q.get("continuationToken", ["0"])[0])
-    page = [{"descriptor": d, "displayName": n, "principalName": f"[{org.name}]\\{n}",
-             "subjectKind": "group"} for d, n in _GROUPS][start : start + 2]  # fmt: skip
+    page = [
+        {
+            "descriptor": d,
+            "displayName": n,
+            "principalName": f"[{org.name}]\\{n}",
+            "subjectKind": "group",
+        }
+        for d, n in _GROUPS
+    ][start : start + 2]
     more = start + 2 < len(_GROUPS)
     return 200, _collection(page), {"X-MS-ContinuationToken": str(start + 2)} if more else {}
 
@@ -352,7 +480,9 @@ def _memberships(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: An
         return 400, _wrapped("direction=up&depth=1 only", "ArgumentException"), {}
     edges = {USER_DESCRIPTOR: [VALID] + ([OPS] if org.admin else []), OPS: [PCA]}
     subject = g.get("subjectDescriptor", "")
-    items = [{"containerDescriptor": c, "memberDescriptor": subject} for c in edges.get(subject, [])]
+    items = [
+        {"containerDescriptor": c, "memberDescriptor": subject} for c in edges.get(subject, [])
+    ]
     return 200, _collection(items), {}
 
 
@@ -366,10 +496,14 @@ def _entitlement(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: An
 
 
 def _extension_json(world: World, installed: dict[str, Any]) -> dict[str, Any]:
-    return {"extensionId": world.extension, "extensionName": "Container Mapping",
-            "publisherId": world.publisher, "publisherName": world.publisher,
-            "version": installed["version"],
-            "installState": {"flags": installed["flags"], "lastUpdated": "2026-01-01T00:00:00Z"}}  # fmt: skip
+    return {
+        "extensionId": world.extension,
+        "extensionName": "Container Mapping",
+        "publisherId": world.publisher,
+        "publisherName": world.publisher,
+        "version": installed["version"],
+        "installState": {"flags": installed["flags"], "lastUpdated": "2026-01-01T00:00:00Z"},
+    }
 
 
 def _by_name(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: Any) -> Any:
@@ -383,8 +517,13 @@ def _by_name(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: Any) -
         return 200, _extension_json(world, org.installed), {}
     if method == "POST":
         if not org.shared:
-            return 403, _wrapped("extension is not shared with this organization",
-                                 "ExtensionNotSharedException"), {}  # fmt: skip
+            return (
+                403,
+                _wrapped(
+                    "extension is not shared with this organization", "ExtensionNotSharedException"
+                ),
+                {},
+            )
         if org.installed is not None:
             return 409, _wrapped("already installed", "ExtensionAlreadyInstalledException"), {}
         org.installed = {"version": g.get("version", "9.9.9"), "flags": "none"}
@@ -401,8 +540,10 @@ def _installed(h: Handler, method: str, org: Org | None, g: Any, q: Any, body: A
     assert org is not None
     if method != "PATCH" or org.installed is None or not isinstance(body, dict):
         return 400, _wrapped("PATCH an installed extension", "ArgumentException"), {}
-    org.installed = {"version": body.get("version") or org.installed["version"],
-                     "flags": (body.get("installState") or {}).get("flags", "none")}  # fmt: skip
+    org.installed = {
+        "version": body.get("version") or org.installed["version"],
+        "flags": (body.get("installState") or {}).get("flags", "none"),
+    }
     return 200, _extension_json(h.world, org.installed), {}
 
 
@@ -417,18 +558,26 @@ def _share(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: Any) -> 
 
 
 ROUTES = {
-    "resource_areas": _resource_areas, "connection_data": _connection_data,
-    "profile": _profile, "accounts": _accounts, "projects": _projects,
-    "repositories": _repositories, "settings": _settings, "groups": _groups,
-    "memberships": _memberships, "entitlement": _entitlement, "by_name": _by_name,
-    "installed": _installed, "share": _share,
-}  # fmt: skip
+    "resource_areas": _resource_areas,
+    "connection_data": _connection_data,
+    "profile": _profile,
+    "accounts": _accounts,
+    "projects": _projects,
+    "repositories": _repositories,
+    "settings": _settings,
+    "groups": _groups,
+    "memberships": _memberships,
+    "entitlement": _entitlement,
+    "by_name": _by_name,
+    "installed": _installed,
+    "share": _share,
+}
 
 
 @contextmanager
 def standin(world: World) -> Iterator[str]:
     """Serve `world` on a free loopback port; yields the base URL."""
-    handler = type("StandinHandler", (Handler,), {"world": world, "base": ""})
+    handler: type[Handler] = type("StandinHandler", (Handler,), {"world": world, "base": ""})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     handler.base = f"http://127.0.0.1:{server.server_address[1]}"

@@ -21,8 +21,10 @@ KEY = "ContainerMapping.Onboarding"
 
 
 def run(base: str, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
-    code = main([*args, "--json", "--org-url", base + "/{org}", "--timeout", "10"]
-                + (["--accounts-url", f"{base}/app"] if args[0] == "onboard" else []))
+    code = main(
+        [*args, "--json", "--org-url", base + "/{org}", "--timeout", "10"]
+        + (["--accounts-url", f"{base}/app"] if args[0] == "onboard" else [])
+    )
     out = capsys.readouterr().out
     return code, json.loads(out) if out.strip() else {}
 
@@ -43,8 +45,11 @@ def test_fresh_organization_is_shared_installed_and_claimed(
     assert (entry["projects"], entry["repositories"]) == (5, 3)  # 3 pages of projects
     assert org.shared and org.installed == {"version": "1.2.0", "flags": "none"}
     assert org.settings[KEY]["id"] == report["configuration"]["id"]
-    assert all("api-version=" in accept for method, _, accept in world.log if method != "OPTIONS"
-               and "_settings" not in _)  # fmt: skip
+    assert all(
+        "api-version=" in accept
+        for method, _, accept in world.log
+        if method != "OPTIONS" and "_settings" not in _
+    )
     saved = json.loads((state_dir / "onboard" / "default.json").read_text())
     assert saved["organizations"]["fresh"]["status"] == "done"
     assert PAT not in json.dumps(saved)
@@ -105,12 +110,13 @@ def test_disabled_is_reported_and_left_unless_enable(
     code, report = run(base, capsys, "onboard", "off", "--version", "1.0.0")
     entry = by_org(report)["off"]
     assert code == 0 and entry["status"] == "disabled"
-    assert "--enable" in entry["fix"] and org.installed["flags"] == "disabled"
+    assert "--enable" in entry["fix"]
+    assert org.installed == {"version": "1.0.0", "flags": "disabled"}
     assert writes_to(world, "off") == []
     code, report = run(base, capsys, "onboard", "off", "--version", "1.0.0", "--enable")
     entry = by_org(report)["off"]
     assert code == 0 and entry["status"] == "done" and "enable" in entry["actions"]
-    assert org.installed["flags"] == "none"
+    assert org.installed == {"version": "1.0.0", "flags": "none"}
 
 
 def test_stakeholder_caller_stops_that_organization_with_the_fix(
@@ -125,7 +131,6 @@ def test_stakeholder_caller_stops_that_organization_with_the_fix(
     assert checks["Access level"]["ok"] is False
     assert checks["Project Collection Administrator"]["ok"] is True  # found through a group
     assert org.installed is None and world.writes() == []
-    assert "not onboarded" in capsys.readouterr().err or True
 
 
 def test_not_an_administrator_stops_that_organization_with_the_fix(
@@ -166,7 +171,10 @@ def test_three_organizations_one_throttled_the_others_complete_and_a_rerun_does_
     outcomes = by_org(report)
     assert code == 1
     assert [outcomes[n]["status"] for n in ("alpha", "bravo", "charlie")] == [
-        "done", "failed", "done"]  # fmt: skip
+        "done",
+        "failed",
+        "done",
+    ]
     assert "429" in outcomes["bravo"]["cause"] and "listing projects" in outcomes["bravo"]["cause"]
     assert "re-run" in outcomes["bravo"]["fix"]
     assert world.orgs["bravo"].installed is None
@@ -176,9 +184,14 @@ def test_three_organizations_one_throttled_the_others_complete_and_a_rerun_does_
     outcomes = by_org(report)
     assert code == 0
     assert [outcomes[n]["status"] for n in ("alpha", "bravo", "charlie")] == [
-        "skipped", "done", "skipped"]  # fmt: skip
-    touched = {path.split("/")[-1] if "/gallery/" in path else path.split("/")[1]
-               for _, path, _ in world.log}  # fmt: skip
+        "skipped",
+        "done",
+        "skipped",
+    ]
+    touched = {
+        path.split("/")[-1] if "/gallery/" in path else path.split("/")[1]
+        for _, path, _ in world.log
+    }
     assert "alpha" not in touched and "charlie" not in touched
     assert world.orgs["bravo"].installed is not None
 
@@ -207,9 +220,12 @@ def test_throttled_install_waits_for_retry_after_once(
 
 
 def test_refused_pat_names_the_credential(
-    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str],
+    world: World,
+    base: str,
+    state_dir: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     world.add(Org("locked"))
     monkeypatch.setenv("AZURE_DEVOPS_EXT_PAT", "expired-token-value")
     code, report = run(base, capsys, "onboard", "locked")

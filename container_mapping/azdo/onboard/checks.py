@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from container_mapping.azdo.onboard.model import Check, Target
@@ -37,7 +38,9 @@ def caller(connections: Connections, target: Target) -> Caller:
     location = connections.location_client(target.url)
     data = call(location.get_connection_data, "reading who is signed in", target.name)
     user = data.authenticated_user
-    return Caller(str(user.id), str(user.subject_descriptor or ""), user.provider_display_name or "")
+    return Caller(
+        str(user.id), str(user.subject_descriptor or ""), user.provider_display_name or ""
+    )
 
 
 def prerequisites(connections: Connections, target: Target, me: Caller) -> tuple[Check, ...]:
@@ -65,7 +68,7 @@ def administrator(connections: Connections, target: Target, me: Caller) -> Check
 def _collection_admins(graph: Any, org: str) -> str | None:
     token: str | None = None
     while True:
-        page = call(lambda: graph.list_groups(continuation_token=token), "listing groups", org)
+        page = call(partial(graph.list_groups, continuation_token=token), "listing groups", org)
         for group in page.graph_groups or []:
             if (group.principal_name or "").lower().endswith(PCA_SUFFIX):
                 return str(group.descriptor)
@@ -80,7 +83,7 @@ def _member_of(graph: Any, descriptor: str, group: str, org: str) -> bool:
     while frontier and len(seen) < MAX_GROUPS_VISITED:
         subject = frontier.pop(0)
         ups = call(
-            lambda: graph.list_memberships(subject, direction="up", depth=1),
+            partial(graph.list_memberships, subject, direction="up", depth=1),
             "reading group memberships",
             org,
         )
@@ -120,7 +123,9 @@ def oauth_policy(connections: Connections, target: Target) -> Check:
     try:
         session = connections.creds.signed_session()
         session.headers["User-Agent"] = "container-mapping"
-        response = session.get(url, params={"__rt": "fps", "__ver": "2"}, timeout=connections.timeout)
+        response = session.get(
+            url, params={"__rt": "fps", "__ver": "2"}, timeout=connections.timeout
+        )
         response.raise_for_status()
         disallowed = _policy_value(response.json())
     except Exception as err:  # no documented contract: any failure is "unknown"

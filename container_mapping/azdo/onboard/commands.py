@@ -70,20 +70,36 @@ def _common(parser: argparse.ArgumentParser, env: Any) -> None:
     add = parser.add_argument
     add("--dry-run", action="store_true", help="show what would change; change nothing")
     add("--json", action="store_true", help="print the outcome as JSON")
-    add("--config-name", default=env("CONFIG_NAME", "default"),
-        help="the configuration (its own state and claim) [$CONTAINER_MAPPING_CONFIG_NAME]")
-    add("--publisher", default=env("PUBLISHER"),
+    add(
+        "--config-name",
+        default=env("CONFIG_NAME", "default"),
+        help="the configuration (its own state and claim) [$CONTAINER_MAPPING_CONFIG_NAME]",
+    )
+    add(
+        "--publisher",
+        default=env("PUBLISHER"),
         help="Marketplace publisher; default the recorded one, else container-mapping "
-        "[$CONTAINER_MAPPING_PUBLISHER]")
-    add("--extension", default=env("EXTENSION"),
+        "[$CONTAINER_MAPPING_PUBLISHER]",
+    )
+    add(
+        "--extension",
+        default=env("EXTENSION"),
         help="extension id; default the recorded one, else container-mapping "
-        "[$CONTAINER_MAPPING_EXTENSION]")
-    add("--version", dest="ext_version", default=env("EXTENSION_VERSION"),
+        "[$CONTAINER_MAPPING_EXTENSION]",
+    )
+    add(
+        "--version",
+        dest="ext_version",
+        default=env("EXTENSION_VERSION"),
         help=f"extension version; default the recorded one, else {__version__} "
-        "[$CONTAINER_MAPPING_EXTENSION_VERSION]")
-    add("--org-url", default=env("AZDO_ORG_URL"),
+        "[$CONTAINER_MAPPING_EXTENSION_VERSION]",
+    )
+    add(
+        "--org-url",
+        default=env("AZDO_ORG_URL"),
         help="URL of an organization given by name, with {org}; default "
-        "https://dev.azure.com/{org} [$CONTAINER_MAPPING_AZDO_ORG_URL]")
+        "https://dev.azure.com/{org} [$CONTAINER_MAPPING_AZDO_ORG_URL]",
+    )
     add("--timeout", type=float, default=float(env("TIMEOUT", "30")),
         help="seconds per request; default 30 [$CONTAINER_MAPPING_TIMEOUT]")  # fmt: skip
 

@@ -63,9 +63,9 @@ def apply(connections: Connections, target: Target, wanted: Extension, todo: Pla
     manager = connections.client(target.url, "get_extension_management_client")
     recorder = connections.recorder
     version = todo.installed.version if todo.installed else ""
+    gallery = connections.client(target.url, "get_gallery_client")
     for action in todo.actions:
         if action == "share":
-            gallery = connections.client(target.url, "get_gallery_client")
             write(
                 lambda: gallery.share_extension(wanted.publisher, wanted.name, target.name),
                 f"sharing {wanted.publisher}.{wanted.name}",
@@ -91,7 +91,8 @@ def _patch(
     manager: Any, target: Target, wanted: Extension, todo: Plan, action: str, recorder: Any
 ) -> str:
     """Enable (clear the `disabled` flag) or update (ask for the wanted version)."""
-    assert todo.installed is not None  # enable and update are planned for an installed one
+    if todo.installed is None:  # enable and update are only planned for an installed one
+        raise ValueError(f"cannot {action} an extension that is not installed")
     raw = todo.installed.raw
     if action == "enable":
         flags = str(raw.install_state.flags or "")

@@ -21,15 +21,18 @@ DEFAULT_NAME = "container-mapping"
 
 def _sdk() -> Any:
     """The connections factory, or a clear error when the `azure` extra is missing."""
-    try:
-        import azure.devops  # noqa: F401
-        import msrest  # noqa: F401
-        import rich  # noqa: F401
-    except ImportError as err:
-        raise ConfigError(
-            f"onboarding needs the azure extra ({err.name} is missing): "
-            "pip install 'container-mapping[azure]'"
-        ) from None
+    from importlib.util import find_spec
+
+    for module in ("azure.devops", "azure.identity", "msrest", "rich"):
+        try:
+            found = find_spec(module) is not None
+        except ImportError:  # the parent package (azure) is missing
+            found = False
+        if not found:
+            raise ConfigError(
+                f"onboarding needs the azure extra ({module} is missing): "
+                "pip install 'container-mapping[azure]'"
+            )
     from container_mapping.azdo.onboard import session
 
     return session

@@ -7,6 +7,8 @@ answer for the whole organization.
 
 from __future__ import annotations
 
+from functools import partial
+
 from container_mapping.azdo.onboard.model import Target
 from container_mapping.azdo.onboard.session import Connections, call
 
@@ -30,7 +32,7 @@ def count_projects(connections: Connections, target: Target) -> int:
     total = 0
     for _ in range(MAX_PAGES):
         page = call(
-            lambda skip=total: core.get_projects(top=PAGE, skip=skip),  # type: ignore[misc]
+            partial(core.get_projects, top=PAGE, skip=total),
             "listing projects",
             target.name,
         )

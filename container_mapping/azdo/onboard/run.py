@@ -41,9 +41,13 @@ def onboard_all(
     outcomes = []
     for target in targets:
         if not options.recheck and state.done_at(target.name, options.extension):
-            outcome = Outcome(target.name, target.url, Status.SKIPPED,
-                              installed_version=options.extension.version,
-                              cause="done earlier at this version (--recheck to check again)")  # fmt: skip
+            outcome = Outcome(
+                target.name,
+                target.url,
+                Status.SKIPPED,
+                installed_version=options.extension.version,
+                cause="done earlier at this version (--recheck to check again)",
+            )
         else:
             outcome = onboard_one(connections, target, options, state)
             if not options.dry_run:
@@ -74,31 +78,52 @@ def _steps(connections: Connections, target: Target, options: Options, state: St
     found = checks.prerequisites(connections, target, me)
     missing = [check for check in found if not check.ok and not check.advisory]
     if missing:
-        return Outcome(target.name, target.url, Status.FAILED, checks=found,
-                       cause="; ".join(f"{c.name}: {c.detail}" for c in missing),
-                       fix="; ".join(c.fix for c in missing))  # fmt: skip
+        return Outcome(
+            target.name,
+            target.url,
+            Status.FAILED,
+            checks=found,
+            cause="; ".join(f"{c.name}: {c.detail}" for c in missing),
+            fix="; ".join(c.fix for c in missing),
+        )
     projects = inventory.count_projects(connections, target)
     repositories = inventory.count_repositories(connections, target)
     current = extension.installed(connections, target, options.extension)
     todo = extension.plan(current, options.extension, options.enable)
     counted = {"checks": found, "projects": projects, "repositories": repositories}
     if todo.disabled_left:
-        return Outcome(target.name, target.url, Status.DISABLED, **counted,  # type: ignore[arg-type]
-                       installed_version=current.version if current else None,
-                       cause="the extension is installed but disabled; left as it is",
-                       fix="re-run with --enable, or enable it in Organization settings > "
-                           "Extensions")  # fmt: skip
+        return Outcome(
+            target.name,
+            target.url,
+            Status.DISABLED,
+            **counted,  # type: ignore[arg-type]
+            installed_version=current.version if current else None,
+            cause="the extension is installed but disabled; left as it is",
+            fix="re-run with --enable, or enable it in Organization settings > Extensions",
+        )
     actions = (() if claim else ("claim",)) + todo.actions
     if options.dry_run:
         status = Status.WOULD_CHANGE if actions else Status.DONE
         version = current.version if current else None
-        return Outcome(target.name, target.url, status, actions, **counted,  # type: ignore[arg-type]
-                       installed_version=version)  # fmt: skip
+        return Outcome(
+            target.name,
+            target.url,
+            status,
+            actions,
+            **counted,  # type: ignore[arg-type]
+            installed_version=version,
+        )
     if claim is None:
         marker.put(connections, target, marker.Claim(state.name, state.id, now()))
     version = extension.apply(connections, target, options.extension, todo)
-    return Outcome(target.name, target.url, Status.DONE, actions, **counted,  # type: ignore[arg-type]
-                   installed_version=version)  # fmt: skip
+    return Outcome(
+        target.name,
+        target.url,
+        Status.DONE,
+        actions,
+        **counted,  # type: ignore[arg-type]
+        installed_version=version,
+    )
 
 
 def offboard(

@@ -130,7 +130,9 @@ class Connections:
         if connection is None:
             connection = Connection(base_url=base_url, creds=self.creds, user_agent=USER_AGENT)
             self._connections[base_url] = connection
-        sdk_client = call(lambda: getattr(connection.clients_v7_1, factory)(), "discovery", base_url)
+        sdk_client = call(
+            lambda: getattr(connection.clients_v7_1, factory)(), "discovery", base_url
+        )
         self.prepare(sdk_client)
         return sdk_client
 
