@@ -16,6 +16,7 @@ import base64
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -171,11 +172,13 @@ class Org:
     settings: dict[str, Any] = field(default_factory=dict)
     fail: dict[str, tuple[int, int | None]] = field(default_factory=dict)  # kind -> status, RA
     fail_once: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    delay: dict[str, float] = field(default_factory=dict)  # kind -> seconds before answering
 
 
 @dataclass
 class World:
     pat: str
+    bearer: str | None = None  # an Entra access token accepted as well as the PAT
     publisher: str = "container-mapping"
     extension: str = "container-mapping"
     orgs: dict[str, Org] = field(default_factory=dict)
@@ -237,13 +240,22 @@ class Handler(BaseHTTPRequestHandler):
         with self.world.lock:
             self.world.log.append((method, path, accept))
         expected = base64.b64encode(f":{self.world.pat}".encode()).decode()
-        if self.headers.get("Authorization") != f"Basic {expected}":
+        accepted = {f"Basic {expected}"} | (
+            {f"Bearer {self.world.bearer}"} if self.world.bearer else set()
+        )
+        if self.headers.get("Authorization") not in accepted:
             return reply(self, 401, b"")  # as the service: empty body, no WWW-Authenticate page
         try:
             status, answer, headers = self._route(method, path, query, accept, body)
         except LookupError as err:
             status, answer, headers = 404, _wrapped(str(err), "NotFoundException"), {}
         data = b"" if answer is None else json.dumps(answer).encode()
+        try:
+            self._send(status, headers, data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
+            self.close_connection = True
+
+    def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -267,6 +279,8 @@ class Handler(BaseHTTPRequestHandler):
                 groups = {k: v for k, v in match.groupdict().items() if v is not None}
                 if host == "gallery":  # the gallery is global; its route names the organization
                     org = self.world.orgs.get(str(groups.get("accountName", "")).lower())
+                if org is not None and kind in org.delay:
+                    time.sleep(org.delay[kind])
                 failure = _failure(org, kind, method)
                 if failure:
                     code, wait = failure

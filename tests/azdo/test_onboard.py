@@ -328,3 +328,16 @@ def test_table_output_without_json(
     assert code == 1
     assert "Prerequisites" in captured.out and "Stakeholder" in captured.out
     assert "1 of 1 organizations not onboarded" in captured.err
+
+
+def test_a_timeout_fails_that_organization_only(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.add(Org("quick"))
+    world.add(Org("stuck")).delay["repositories"] = 2.0
+    code = main(["onboard", "quick", "stuck", "--json", "--org-url", base + "/{org}",
+                 "--timeout", "0.5"])  # fmt: skip
+    outcomes = by_org(json.loads(capsys.readouterr().out))
+    assert code == 1 and outcomes["quick"]["status"] == "done"
+    assert outcomes["stuck"]["status"] == "failed"
+    assert "no answer to listing repositories in time" in outcomes["stuck"]["cause"]

@@ -92,10 +92,13 @@ class EntraAuthentication:
     keeps working; nothing here stores it.
     """
 
-    def __init__(self) -> None:
-        from azure.identity import DefaultAzureCredential
+    def __init__(self, credential: Any = None) -> None:
+        """`credential`: any azure-core `TokenCredential`; default azure-identity's chain."""
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
 
-        self._credential = DefaultAzureCredential()
+            credential = DefaultAzureCredential()
+        self._credential = credential
 
     def signed_session(self, session: Any = None) -> Any:
         import requests
@@ -224,12 +227,23 @@ def _transport(err: BaseException) -> BaseException | None:
     return None
 
 
+def _timed_out(err: BaseException) -> bool:
+    """requests reports reads that timed out on every retry as a ConnectionError."""
+    from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+    reason = getattr(err.args[0], "reason", None) if err.args else None
+    return isinstance(reason, Urllib3Timeout)
+
+
 def _convert(err: Exception, what: str, where: str, recorder: Recorder | None) -> ServiceError:
     import requests
 
     err = _transport(err) or err  # type: ignore[assignment]
-    if isinstance(err, requests.exceptions.Timeout):
-        return ServiceError(f"{where}: no answer to {what} in time", "check the network and re-run")
+    if isinstance(err, requests.exceptions.Timeout) or _timed_out(err):
+        return ServiceError(
+            f"{where}: no answer to {what} in time (each try of the SDK's)",
+            "re-run later, or give a longer --timeout; a re-run does only what is left",
+        )
     if isinstance(err, requests.exceptions.RetryError):
         return ServiceError(
             f"{where}: {what} kept failing (throttled or unavailable) after the SDK's retries",
