@@ -22,7 +22,7 @@ KEY = "ContainerMapping.Onboarding"
 
 def run(base: str, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
     code = main(
-        [*args, "--json", "--org-url", base + "/{org}", "--timeout", "10"]
+        [*args, "--json", "--org-url", base + "/{org}", "--request-timeout", "10"]
         + (["--accounts-url", f"{base}/app"] if args[0] == "onboard" else [])
     )
     out = capsys.readouterr().out
@@ -336,7 +336,7 @@ def test_a_timeout_fails_that_organization_only(
     world.add(Org("quick"))
     world.add(Org("stuck")).delay["repositories"] = 2.0
     code = main(["onboard", "quick", "stuck", "--json", "--org-url", base + "/{org}",
-                 "--timeout", "0.5"])  # fmt: skip
+                 "--request-timeout", "0.5"])  # fmt: skip
     outcomes = by_org(json.loads(capsys.readouterr().out))
     assert code == 1 and outcomes["quick"]["status"] == "done"
     assert outcomes["stuck"]["status"] == "failed"

@@ -35,15 +35,15 @@ def register(commands: Any) -> None:
         "organizations", nargs="*", metavar="ORG|URL",
         help="organization names or URLs; `sync` alone re-runs the recorded configuration",
     )  # fmt: skip
-    onboard.add_argument("--all", action="store_true", help="every organization you belong to")
-    onboard.add_argument(
-        "--future", action="store_true",
-        help="with --all: record the choice, so `onboard sync` brings in new organizations",
-    )  # fmt: skip
-    onboard.add_argument("--enable", action="store_true", help="enable a disabled extension")
-    onboard.add_argument(
-        "--recheck", action="store_true", help="check organizations done earlier again"
-    )
+    for flag, text in (
+        ("--all", "every organization you belong to"),
+        ("--future", "with --all: record the choice, so `onboard sync` brings in new ones"),
+        ("--enable", "enable the extension where it is installed but disabled"),
+        ("--recheck", "check organizations done earlier again"),
+    ):
+        variable = "CONTAINER_MAPPING_" + flag[2:].upper()
+        onboard.add_argument(flag, action="store_true", default=None,
+                             help=f"{text} [${variable}: true/false]")  # fmt: skip
     _common(onboard, _env)
     onboard.add_argument(
         "--accounts-url", default=_env("AZDO_ACCOUNTS_URL"),
@@ -67,9 +67,21 @@ def _parser(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser
 
 
 def _common(parser: argparse.ArgumentParser, env: Any) -> None:
+    from container_mapping.cli import seconds
+
     add = parser.add_argument
-    add("--dry-run", action="store_true", help="show what would change; change nothing")
-    add("--json", action="store_true", help="print the outcome as JSON")
+    add(
+        "--dry-run",
+        action="store_true",
+        default=None,
+        help="show what would change; change nothing [$CONTAINER_MAPPING_DRY_RUN: true/false]",
+    )
+    add(
+        "--json",
+        action="store_true",
+        default=None,
+        help="print the outcome as JSON [$CONTAINER_MAPPING_JSON: true/false]",
+    )
     add(
         "--config-name",
         default=env("CONFIG_NAME", "default"),
@@ -100,12 +112,24 @@ def _common(parser: argparse.ArgumentParser, env: Any) -> None:
         help="URL of an organization given by name, with {org}; default "
         "https://dev.azure.com/{org} [$CONTAINER_MAPPING_AZDO_ORG_URL]",
     )
-    add("--timeout", type=float, default=float(env("TIMEOUT", "30")),
-        help="seconds per request; default 30 [$CONTAINER_MAPPING_TIMEOUT]")  # fmt: skip
+    add("--request-timeout", type=seconds, default=env("REQUEST_TIMEOUT", "30"),
+        metavar="SECONDS", help="seconds each request may take; default 30 "
+        "[$CONTAINER_MAPPING_REQUEST_TIMEOUT]")  # fmt: skip
+
+
+def _flags(args: argparse.Namespace, *names: str) -> None:
+    """A boolean flag not given takes its variable (`--dry-run` <- CONTAINER_MAPPING_DRY_RUN)."""
+    from container_mapping.cli import env_flag
+
+    for name in names:
+        if getattr(args, name) is None:
+            setattr(args, name, env_flag(name.upper()))
 
 
 def _onboard(args: argparse.Namespace) -> int:
     from container_mapping.azdo.onboard import flow
+
+    _flags(args, "dry_run", "json", "all", "future", "enable", "recheck")
 
     if args.organizations[:1] == ["sync"]:
         if args.organizations[1:] or args.all or args.future:
@@ -120,6 +144,8 @@ def _onboard(args: argparse.Namespace) -> int:
 
 def _offboard(args: argparse.Namespace) -> int:
     from container_mapping.azdo.onboard import flow
+
+    _flags(args, "dry_run", "json")
 
     return flow.offboard(args)
 

@@ -48,10 +48,8 @@ def _wanted(args: argparse.Namespace, state: State) -> Extension:
 
 
 def _connections(args: argparse.Namespace) -> Any:
-    if not args.timeout > 0:
-        raise ConfigError("--timeout must be a positive number of seconds")
     session = _sdk()
-    return session.Connections(session.credentials(), args.timeout, session.Recorder())
+    return session.Connections(session.credentials(), args.request_timeout, session.Recorder())
 
 
 def onboard(args: argparse.Namespace) -> int:

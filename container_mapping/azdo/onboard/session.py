@@ -242,7 +242,7 @@ def _convert(err: Exception, what: str, where: str, recorder: Recorder | None) -
     if isinstance(err, requests.exceptions.Timeout) or _timed_out(err):
         return ServiceError(
             f"{where}: no answer to {what} in time (each try of the SDK's)",
-            "re-run later, or give a longer --timeout; a re-run does only what is left",
+            "re-run later, or give a longer --request-timeout; a re-run does only what is left",
         )
     if isinstance(err, requests.exceptions.RetryError):
         return ServiceError(
