@@ -285,7 +285,7 @@ class Handler(BaseHTTPRequestHandler):
                 if failure:
                     code, wait = failure
                     extra = {"Retry-After": str(wait)} if wait is not None else {}
-                    return code, _wrapped(f"injected {code}", "Injected"), extra
+                    return code, _wrapped("refused by the stand-in", "Injected"), extra
                 return ROUTES[kind](self, method, org, groups, query, body)
         raise LookupError(f"no route for {method} {path}")
 

@@ -175,7 +175,9 @@ def test_three_organizations_one_throttled_the_others_complete_and_a_rerun_does_
         "failed",
         "done",
     ]
-    assert "429" in outcomes["bravo"]["cause"] and "listing projects" in outcomes["bravo"]["cause"]
+    assert "throttled during listing projects (429, Retry-After 0s)" in outcomes["bravo"]["cause"]
+    tries = [p for m, p, _ in world.log if m == "GET" and p.startswith("/bravo/_apis/projects")]
+    assert len(tries) == 4  # the SDK's three retries on a GET, honouring Retry-After
     assert "re-run" in outcomes["bravo"]["fix"]
     assert world.orgs["bravo"].installed is None
     world.orgs["bravo"].fail.clear()

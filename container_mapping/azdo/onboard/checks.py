@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from container_mapping.azdo.onboard.model import Check, Target
-from container_mapping.azdo.onboard.session import Connections, call
+from container_mapping.azdo.onboard.session import Connections
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class Caller:
 
 def caller(connections: Connections, target: Target) -> Caller:
     location = connections.location_client(target.url)
-    data = call(location.get_connection_data, "reading who is signed in", target.name)
+    data = connections.call(location.get_connection_data, "reading who is signed in", target.name)
     user = data.authenticated_user
     return Caller(
         str(user.id), str(user.subject_descriptor or ""), user.provider_display_name or ""
@@ -53,22 +53,24 @@ def prerequisites(connections: Connections, target: Target, me: Caller) -> tuple
 
 def administrator(connections: Connections, target: Target, me: Caller) -> Check:
     graph = connections.client(target.url, "get_graph_client")
-    group = _collection_admins(graph, target.name)
+    group = _collection_admins(connections, graph, target.name)
     fix = (
         f"add {me.name or 'the caller'} to [{target.name}]\\Project Collection Administrators "
         "(Organization settings > Permissions)"
     )
     if group is None:
         return Check("Project Collection Administrator", False, "group not visible", fix)
-    if _member_of(graph, me.descriptor, group, target.name):
+    if _member_of(connections, graph, me.descriptor, group, target.name):
         return Check("Project Collection Administrator", True, "member (nested groups walked)")
     return Check("Project Collection Administrator", False, "not a member", fix)
 
 
-def _collection_admins(graph: Any, org: str) -> str | None:
+def _collection_admins(connections: Connections, graph: Any, org: str) -> str | None:
     token: str | None = None
     while True:
-        page = call(partial(graph.list_groups, continuation_token=token), "listing groups", org)
+        page = connections.call(
+            partial(graph.list_groups, continuation_token=token), "listing groups", org
+        )
         for group in page.graph_groups or []:
             if (group.principal_name or "").lower().endswith(PCA_SUFFIX):
                 return str(group.descriptor)
@@ -77,12 +79,12 @@ def _collection_admins(graph: Any, org: str) -> str | None:
             return None
 
 
-def _member_of(graph: Any, descriptor: str, group: str, org: str) -> bool:
+def _member_of(connections: Connections, graph: Any, descriptor: str, group: str, org: str) -> bool:
     """Walk memberships upward, breadth first, each group once."""
     seen, frontier = {descriptor}, [descriptor]
     while frontier and len(seen) < MAX_GROUPS_VISITED:
         subject = frontier.pop(0)
-        ups = call(
+        ups = connections.call(
             partial(graph.list_memberships, subject, direction="up", depth=1),
             "reading group memberships",
             org,
@@ -99,7 +101,7 @@ def _member_of(graph: Any, descriptor: str, group: str, org: str) -> bool:
 
 def access_level(connections: Connections, target: Target, me: Caller) -> Check:
     entitlements = connections.client(target.url, "get_member_entitlement_management_client")
-    entitlement = call(
+    entitlement = connections.call(
         lambda: entitlements.get_user_entitlement(me.id), "reading the access level", target.name
     )
     level = entitlement.access_level

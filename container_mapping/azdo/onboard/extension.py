@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from container_mapping.azdo.onboard.model import Extension, Target, version_key
-from container_mapping.azdo.onboard.session import Connections, ServiceError, call, write
+from container_mapping.azdo.onboard.session import Connections, ServiceError
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,10 @@ class Plan:
 def installed(connections: Connections, target: Target, wanted: Extension) -> Installed | None:
     manager = connections.client(target.url, "get_extension_management_client")
     try:
-        found = call(
+        found = connections.call(
             lambda: manager.get_installed_extension_by_name(wanted.publisher, wanted.name),
             "reading the installed extension",
             target.name,
-            connections.recorder,
         )
     except ServiceError as err:
         if err.status_code == 404:
@@ -61,34 +60,36 @@ def plan(current: Installed | None, wanted: Extension, enable: bool) -> Plan:
 def apply(connections: Connections, target: Target, wanted: Extension, todo: Plan) -> str:
     """Carry out `todo`; the version installed afterwards."""
     manager = connections.client(target.url, "get_extension_management_client")
-    recorder = connections.recorder
     version = todo.installed.version if todo.installed else ""
     gallery = connections.client(target.url, "get_gallery_client")
     for action in todo.actions:
         if action == "share":
-            write(
+            connections.write(
                 lambda: gallery.share_extension(wanted.publisher, wanted.name, target.name),
                 f"sharing {wanted.publisher}.{wanted.name}",
                 target.name,
-                recorder,
             )
         elif action == "install":
-            done = write(
+            done = connections.write(
                 lambda: manager.install_extension_by_name(
                     wanted.publisher, wanted.name, wanted.version
                 ),
                 "installing the extension",
                 target.name,
-                recorder,
             )
             version = str(done.version or wanted.version)
         else:
-            version = _patch(manager, target, wanted, todo, action, recorder) or version
+            version = _patch(connections, manager, target, wanted, todo, action) or version
     return version
 
 
 def _patch(
-    manager: Any, target: Target, wanted: Extension, todo: Plan, action: str, recorder: Any
+    connections: Connections,
+    manager: Any,
+    target: Target,
+    wanted: Extension,
+    todo: Plan,
+    action: str,
 ) -> str:
     """Enable (clear the `disabled` flag) or update (ask for the wanted version)."""
     if todo.installed is None:  # enable and update are only planned for an installed one
@@ -100,11 +101,10 @@ def _patch(
         raw.install_state.flags = ", ".join(kept) or "none"
     else:
         raw.version = wanted.version
-    done = write(
+    done = connections.write(
         lambda: manager.update_installed_extension(raw),
         f"{action} of the installed extension",
         target.name,
-        recorder,
     )
     return str(done.version or "")
 
@@ -112,25 +112,22 @@ def _patch(
 def remove(connections: Connections, target: Target, wanted: Extension) -> list[str]:
     """Uninstall (if installed) and unshare; the actions taken."""
     actions: list[str] = []
-    recorder = connections.recorder
     if installed(connections, target, wanted) is not None:
         manager = connections.client(target.url, "get_extension_management_client")
-        write(
+        connections.write(
             lambda: manager.uninstall_extension_by_name(
                 wanted.publisher, wanted.name, reason="offboarded by container-mapping"
             ),
             "uninstalling the extension",
             target.name,
-            recorder,
         )
         actions.append("uninstall")
     gallery = connections.client(target.url, "get_gallery_client")
     try:
-        write(
+        connections.write(
             lambda: gallery.unshare_extension(wanted.publisher, wanted.name, target.name),
             "unsharing the extension",
             target.name,
-            recorder,
         )
         actions.append("unshare")
     except ServiceError as err:

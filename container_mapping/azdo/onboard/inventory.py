@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import partial
 
 from container_mapping.azdo.onboard.model import Target
-from container_mapping.azdo.onboard.session import Connections, call
+from container_mapping.azdo.onboard.session import Connections
 
 PAGE = 100
 MAX_PAGES = 10_000
@@ -19,9 +19,9 @@ MAX_PAGES = 10_000
 def my_organizations(connections: Connections, accounts_url: str) -> list[str]:
     """Every organization the caller is a member of (profile, then accounts by member id)."""
     profiles = connections.client(accounts_url, "get_profile_client")
-    me = call(lambda: profiles.get_profile("me"), "reading your profile", accounts_url)
+    me = connections.call(lambda: profiles.get_profile("me"), "reading your profile", accounts_url)
     accounts = connections.client(accounts_url, "get_accounts_client")
-    found = call(
+    found = connections.call(
         lambda: accounts.get_accounts(member_id=me.id), "listing your organizations", accounts_url
     )
     return sorted({str(account.account_name) for account in found or [] if account.account_name})
@@ -31,7 +31,7 @@ def count_projects(connections: Connections, target: Target) -> int:
     core = connections.client(target.url, "get_core_client")
     total = 0
     for _ in range(MAX_PAGES):
-        page = call(
+        page = connections.call(
             partial(core.get_projects, top=PAGE, skip=total),
             "listing projects",
             target.name,
@@ -44,5 +44,5 @@ def count_projects(connections: Connections, target: Target) -> int:
 
 def count_repositories(connections: Connections, target: Target) -> int:
     git = connections.client(target.url, "get_git_client")
-    repositories = call(git.get_repositories, "listing repositories", target.name)
+    repositories = connections.call(git.get_repositories, "listing repositories", target.name)
     return len(repositories or [])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from container_mapping.azdo.onboard.model import Target
-from container_mapping.azdo.onboard.session import Connections, ServiceError, call, write
+from container_mapping.azdo.onboard.session import Connections, ServiceError
 
 KEY = "ContainerMapping.Onboarding"
 SCOPE = "host"  # all users of the collection, not the caller's own settings
@@ -35,11 +35,10 @@ class Claim:
 def read(connections: Connections, target: Target) -> Claim | None:
     settings = connections.settings_client(target.url)
     try:
-        entries = call(
+        entries = connections.call(
             lambda: settings.get_entries(SCOPE, KEY),
             "reading the onboarding claim",
             target.name,
-            connections.recorder,
         )
     except ServiceError as err:
         if err.status_code == 404:
@@ -63,19 +62,17 @@ def refusal(claim: Claim, target: Target) -> tuple[str, str]:
 
 def put(connections: Connections, target: Target, claim: Claim) -> None:
     settings = connections.settings_client(target.url)
-    write(
+    connections.write(
         lambda: settings.set_entries({KEY: claim.to_dict()}, SCOPE),
         "writing the onboarding claim",
         target.name,
-        connections.recorder,
     )
 
 
 def remove(connections: Connections, target: Target) -> None:
     settings = connections.settings_client(target.url)
-    write(
+    connections.write(
         lambda: settings.remove_entries(SCOPE, KEY),
         "removing the onboarding claim",
         target.name,
-        connections.recorder,
     )

@@ -139,6 +139,15 @@ class Connections:
         self.prepare(sdk_client)
         return sdk_client
 
+    def call(self, function: Callable[[], T], what: str, where: str) -> T:
+        """A read through the SDK (which retries it); its failure as a `ServiceError`."""
+        self.recorder.reset()
+        return call(function, what, where, self.recorder)
+
+    def write(self, function: Callable[[], T], what: str, where: str) -> T:
+        """A POST, PATCH or DELETE, given one more try after a 429's `Retry-After`."""
+        return write(function, what, where, self.recorder)
+
     def location_client(self, base_url: str) -> Any:
         from azure.devops.v7_1.location.location_client import LocationClient
 
