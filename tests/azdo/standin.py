@@ -112,6 +112,14 @@ LOCATIONS = {
         3,
         7.1,
     ),
+    "sp_entitlement": (
+        "1d491a66-190b-43ae-86b8-9c2688c55186",
+        "MemberEntitlementManagement",
+        "ServicePrincipalEntitlements",
+        "_apis/{resource}/{servicePrincipalId}",
+        1,
+        7.1,
+    ),
     "by_name": (
         "fb0da285-f23e-4b56-8b53-3ef5f9f6de66",
         "ExtensionManagement",
@@ -151,7 +159,7 @@ HOST_LOCATIONS = {
     "app": ("resource_areas", "profile", "accounts"),
     "org": ("resource_areas", "connection_data", "projects", "repositories", "settings"),
     "vssps": ("resource_areas", "groups", "memberships"),
-    "vsaex": ("resource_areas", "entitlement"),
+    "vsaex": ("resource_areas", "entitlement", "sp_entitlement"),
     "extmgmt": ("resource_areas", "by_name", "installed"),
     "gallery": ("resource_areas", "share"),
 }
@@ -172,6 +180,7 @@ class Org:
     settings: dict[str, Any] = field(default_factory=dict)
     fail: dict[str, tuple[int, int | None]] = field(default_factory=dict)  # kind -> status, RA
     fail_once: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    service_principal: bool = False  # the caller is a service principal (a pipeline identity)
     delay: dict[str, float] = field(default_factory=dict)  # kind -> seconds before answering
 
 
@@ -501,12 +510,22 @@ def _memberships(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: An
 
 
 def _entitlement(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: Any) -> Any:
-    if g.get("userId") != USER_ID:
-        raise LookupError("user not found")
-    shown = {"express": "Basic", "advanced": "Basic + Test Plans", "stakeholder": "Stakeholder"}
     assert org is not None
-    level = {"accountLicenseType": org.license, "licenseDisplayName": shown[org.license]}
-    return 200, {"id": USER_ID, "accessLevel": level}, {}
+    if g.get("userId") != USER_ID or org.service_principal:
+        return 404, _wrapped("user not found", "UserEntitlementNotFoundException"), {}
+    return 200, {"id": USER_ID, "accessLevel": _level(org)}, {}
+
+
+def _sp_entitlement(h: Handler, method: str, org: Org | None, g: Any, q: Any, b: Any) -> Any:
+    assert org is not None
+    if g.get("servicePrincipalId") != USER_ID or not org.service_principal:
+        return 404, _wrapped("service principal not found", "NotFoundException"), {}
+    return 200, {"id": USER_ID, "accessLevel": _level(org)}, {}
+
+
+def _level(org: Org) -> dict[str, str]:
+    shown = {"express": "Basic", "advanced": "Basic + Test Plans", "stakeholder": "Stakeholder"}
+    return {"accountLicenseType": org.license, "licenseDisplayName": shown[org.license]}
 
 
 def _extension_json(world: World, installed: dict[str, Any]) -> dict[str, Any]:
@@ -582,6 +601,7 @@ ROUTES = {
     "groups": _groups,
     "memberships": _memberships,
     "entitlement": _entitlement,
+    "sp_entitlement": _sp_entitlement,
     "by_name": _by_name,
     "installed": _installed,
     "share": _share,

@@ -343,3 +343,36 @@ def test_a_timeout_fails_that_organization_only(
     assert code == 1 and outcomes["quick"]["status"] == "done"
     assert outcomes["stuck"]["status"] == "failed"
     assert "no answer to listing repositories in time" in outcomes["stuck"]["cause"]
+
+
+def test_offboard_leaves_an_organization_this_configuration_never_onboarded(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = world.add(Org("manual", installed={"version": "1.0.0", "flags": "none"}, shared=True))
+    code, report = run(base, capsys, "offboard", "manual")
+    entry = by_org(report)["manual"]
+    assert code == 1 and entry["status"] == "refused" and "not onboarded by" in entry["cause"]
+    assert world.writes() == [] and org.installed is not None
+
+
+def test_service_principal_caller_is_checked_through_its_own_entitlement(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = world.add(Org("pipeline", service_principal=True))
+    code, report = run(base, capsys, "onboard", "pipeline")
+    entry = by_org(report)["pipeline"]
+    assert code == 0 and entry["status"] == "done" and org.installed is not None
+    level = [c for c in entry["checks"] if c["name"] == "Access level"][0]
+    assert level["ok"] is True and level["detail"] == "Basic"
+
+
+def test_unknown_organization_says_to_check_the_name(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.add(Org("known"))
+    code, report = run(base, capsys, "onboard", "known", "typo")
+    outcomes = by_org(report)
+    assert code == 1 and outcomes["known"]["status"] == "done"
+    assert outcomes["typo"]["status"] == "failed"
+    assert "404" in outcomes["typo"]["cause"]
+    assert "check the organization name or URL" in outcomes["typo"]["fix"]

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from container_mapping.azdo.onboard.model import Check, Target
-from container_mapping.azdo.onboard.session import Connections
+from container_mapping.azdo.onboard.session import Connections, ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +100,7 @@ def _member_of(connections: Connections, graph: Any, descriptor: str, group: str
 
 
 def access_level(connections: Connections, target: Target, me: Caller) -> Check:
-    entitlements = connections.client(target.url, "get_member_entitlement_management_client")
-    entitlement = connections.call(
-        lambda: entitlements.get_user_entitlement(me.id), "reading the access level", target.name
-    )
+    entitlement = _entitlement(connections, target, me)
     level = entitlement.access_level
     kind = (level.account_license_type or "").lower() if level else ""
     shown = (level.license_display_name if level else None) or kind or "unknown"
@@ -115,6 +112,24 @@ def access_level(connections: Connections, target: Target, me: Caller) -> Check:
         shown,
         "assign Basic (or Basic + Test Plans) access to the caller in Organization settings > "
         "Users; Stakeholder cannot install extensions",
+    )
+
+
+def _entitlement(connections: Connections, target: Target, me: Caller) -> Any:
+    """A user's entitlement, or a service principal's (a pipeline's workload identity)."""
+    entitlements = connections.client(target.url, "get_member_entitlement_management_client")
+    try:
+        return connections.call(
+            partial(entitlements.get_user_entitlement, me.id), "reading the access level",
+            target.name,
+        )  # fmt: skip
+    except ServiceError as err:
+        if err.status_code != 404:
+            raise
+    return connections.call(
+        partial(entitlements.get_service_principal_entitlement, me.id),
+        "reading the access level (as a service principal)",
+        target.name,
     )
 
 

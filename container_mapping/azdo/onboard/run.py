@@ -134,6 +134,8 @@ def offboard(
         if claim is not None and claim.id != state.id:
             cause, fix = marker.refusal(claim, target)
             return Outcome(target.name, target.url, Status.REFUSED, cause=cause, fix=fix), state
+        if claim is None and target.name not in state.organizations:
+            return _not_ours(target, state), state
         if dry_run:
             current = extension.installed(connections, target, wanted)
             actions = (("uninstall",) if current else ()) + ("unshare",)
@@ -150,3 +152,14 @@ def offboard(
         state = state.with_outcome(outcome, wanted)
         save(state)
     return outcome, state
+
+
+def _not_ours(target: Target, state: State) -> Outcome:
+    """Neither claimed by nor recorded in this configuration: an install someone else made."""
+    return Outcome(
+        target.name, target.url, Status.REFUSED,
+        cause=f"{target.name} was not onboarded by configuration {state.name!r}: no claim on the "
+        "organization and no record in its state",
+        fix="run offboard from the configuration that onboarded it (--config-name), or remove "
+        "the extension by hand in Organization settings > Extensions",
+    )  # fmt: skip
