@@ -125,79 +125,71 @@ def test_disabled_is_reported_and_left_unless_enable(
     assert org.installed == {"version": "1.0.0", "flags": "none"}
 
 
-def test_stakeholder_caller_stops_that_organization_with_the_fix(
-    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    org = world.add(Org("stake", license="stakeholder"))
-    code, entry = single(base, capsys, "onboard", "stake")
+@pytest.mark.parametrize(
+    ("settings", "failing", "cause", "fix"),
+    [
+        ({"license": "stakeholder"}, "Access level", "Access level: Stakeholder",
+         "assign Basic (or Basic + Test Plans) access"),
+        ({"admin": False}, "Project Collection Administrator",
+         "Project Collection Administrator: not a member", "Project Collection Administrators"),
+    ],
+    ids=["stakeholder", "not-an-administrator"],
+)  # fmt: skip
+def test_missing_prerequisite_stops_that_organization_with_the_fix(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str],
+    settings: dict[str, Any], failing: str, cause: str, fix: str,
+) -> None:  # fmt: skip
+    org = world.add(Org("lacking", **settings))
+    code, entry = single(base, capsys, "onboard", "lacking")
     assert code == 1 and entry["status"] == "failed"
-    assert "Stakeholder" in entry["cause"] and "Basic" in entry["fix"]
-    checks = {c["name"]: c for c in entry["checks"]}
-    assert checks["Access level"]["ok"] is False
-    assert checks["Project Collection Administrator"]["ok"] is True  # found through a group
+    assert cause in entry["cause"] and fix in entry["fix"]
+    assert {c["name"] for c in entry["checks"] if not c["ok"]} == {failing}
     assert org.installed is None and world.writes() == []
 
 
-def test_not_an_administrator_stops_that_organization_with_the_fix(
-    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    org = world.add(Org("notadmin", admin=False))
-    code, entry = single(base, capsys, "onboard", "notadmin")
-    assert code == 1 and entry["status"] == "failed"
-    assert "Project Collection Administrator: not a member" in entry["cause"]
-    assert "Project Collection Administrators" in entry["fix"]
-    assert org.installed is None and world.writes() == []
-
-
-def test_oauth_policy_off_is_advisory_and_does_not_block(
-    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    org = world.add(Org("nooauth", oauth_disallowed=True))
-    code, entry = single(base, capsys, "onboard", "nooauth")
+@pytest.mark.parametrize(
+    ("settings", "check", "expected"),
+    [
+        ({"oauth_disallowed": True}, "OAuth", {"ok": False, "advisory": True,
+                                               "detail": "appears off"}),
+        ({"oauth_disallowed": False}, "OAuth", {"ok": True, "detail": "appears on"}),
+        ({"service_principal": True}, "Access level", {"ok": True, "detail": "Basic"}),
+    ],
+    ids=["oauth-off-is-advisory", "oauth-on", "service-principal-entitlement"],
+)  # fmt: skip
+def test_onboarded_with_the_check_reported(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str],
+    settings: dict[str, Any], check: str, expected: dict[str, Any],
+) -> None:  # fmt: skip
+    org = world.add(Org("checked", **settings))
+    code, entry = single(base, capsys, "onboard", "checked")
     assert code == 0 and entry["status"] == "done" and org.installed is not None
-    policy = check_named(entry, "OAuth")
-    assert policy == {**policy, "ok": False, "advisory": True, "detail": "appears off"}
-    code, report = run(base, capsys, "onboard", "nooauth", "--recheck")
-    world.orgs["nooauth"].oauth_disallowed = False
-    code, report = run(base, capsys, "onboard", "nooauth", "--recheck")
-    policy = check_named(by_org(report)["nooauth"], "OAuth")
-    assert policy["ok"] is True and policy["detail"] == "appears on"
+    found = check_named(entry, check)
+    assert found == {**found, **expected}
 
 
 def test_three_organizations_one_throttled_the_others_complete_and_a_rerun_does_the_rest(
     world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in ("alpha", "bravo", "charlie"):
+    names = ("alpha", "bravo", "charlie")
+    for name in names:
         world.add(Org(name))
     world.orgs["bravo"].fail["projects"] = (429, 0)  # past every retry the SDK makes
-    code, report = run(base, capsys, "onboard", "alpha", "bravo", "charlie")
+    code, report = run(base, capsys, "onboard", *names)
     outcomes = by_org(report)
-    assert code == 1
-    assert [outcomes[n]["status"] for n in ("alpha", "bravo", "charlie")] == [
-        "done",
-        "failed",
-        "done",
-    ]
+    assert (code, [outcomes[n]["status"] for n in names]) == (1, ["done", "failed", "done"])
     assert "throttled during listing projects (429, Retry-After 0s)" in outcomes["bravo"]["cause"]
+    assert "re-run" in outcomes["bravo"]["fix"]
     tries = [p for m, p, _ in world.log if m == "GET" and p.startswith("/bravo/_apis/projects")]
     assert len(tries) == 4  # the SDK's three retries on a GET, honouring Retry-After
-    assert "re-run" in outcomes["bravo"]["fix"]
     assert world.orgs["bravo"].installed is None
     world.orgs["bravo"].fail.clear()
     world.log.clear()
-    code, report = run(base, capsys, "onboard", "alpha", "bravo", "charlie")
+    code, report = run(base, capsys, "onboard", *names)
     outcomes = by_org(report)
-    assert code == 0
-    assert [outcomes[n]["status"] for n in ("alpha", "bravo", "charlie")] == [
-        "skipped",
-        "done",
-        "skipped",
-    ]
-    touched = {
-        path.split("/")[-1] if "/gallery/" in path else path.split("/")[1]
-        for _, path, _ in world.log
-    }
-    assert "alpha" not in touched and "charlie" not in touched
+    assert (code, [outcomes[n]["status"] for n in names]) == (0, ["skipped", "done", "skipped"])
+    paths = [path.lower() + "/" for _, path, _ in world.log]
+    assert not [p for p in paths if "/alpha/" in p or "/charlie/" in p]  # only what was left
     assert world.orgs["bravo"].installed is not None
 
 
@@ -351,16 +343,6 @@ def test_offboard_leaves_an_organization_this_configuration_never_onboarded(
     code, entry = single(base, capsys, "offboard", "manual")
     assert code == 1 and entry["status"] == "refused" and "not onboarded by" in entry["cause"]
     assert world.writes() == [] and org.installed is not None
-
-
-def test_service_principal_caller_is_checked_through_its_own_entitlement(
-    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    org = world.add(Org("pipeline", service_principal=True))
-    code, entry = single(base, capsys, "onboard", "pipeline")
-    assert code == 0 and entry["status"] == "done" and org.installed is not None
-    level = check_named(entry, "Access level")
-    assert level["ok"] is True and level["detail"] == "Basic"
 
 
 def test_unknown_organization_says_to_check_the_name(
