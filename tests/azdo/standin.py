@@ -193,6 +193,7 @@ class World:
     orgs: dict[str, Org] = field(default_factory=dict)
     log: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, accept
     lock: threading.Lock = field(default_factory=threading.Lock)
+    everywhere: Org = field(default_factory=lambda: Org("(global hosts)"))  # /app's failures
 
     def add(self, org: Org) -> Org:
         self.orgs[org.name] = org
@@ -290,7 +291,7 @@ class Handler(BaseHTTPRequestHandler):
                     org = self.world.orgs.get(str(groups.get("accountName", "")).lower())
                 if org is not None and kind in org.delay:
                     time.sleep(org.delay[kind])
-                failure = _failure(org, kind, method)
+                failure = _failure(org or self.world.everywhere, kind, method)
                 if failure:
                     code, wait = failure
                     extra = {"Retry-After": str(wait)} if wait is not None else {}

@@ -355,3 +355,21 @@ def test_unknown_organization_says_to_check_the_name(
     assert outcomes["typo"]["status"] == "failed"
     assert "404" in outcomes["typo"]["cause"]
     assert "check the organization name or URL" in outcomes["typo"]["fix"]
+
+
+def test_sync_keeps_recorded_organizations_current_when_the_listing_fails(
+    world: World, base: str, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.add(Org("kept"))
+    assert run(base, capsys, "onboard", "--all", "--future", "--version", "1.0.0")[0] == 0
+    world.add(Org("unseen"))
+    world.orgs["kept"].installed = None  # removed by hand since
+    world.everywhere.fail["accounts"] = (403, None)
+    code, report = run(base, capsys, "onboard", "sync", "--recheck")
+    outcomes = by_org(report)
+    assert code == 1
+    assert outcomes["(new organizations)"]["status"] == "failed"
+    assert "access denied for listing your organizations (403)" in (
+        outcomes["(new organizations)"]["cause"])  # fmt: skip
+    assert outcomes["kept"]["status"] == "done" and "install" in outcomes["kept"]["actions"]
+    assert "unseen" not in outcomes and world.orgs["unseen"].installed is None

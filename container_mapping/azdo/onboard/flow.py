@@ -67,7 +67,7 @@ def onboard(args: argparse.Namespace) -> int:
     state = replace(
         state, extension=wanted, org_url=org_url, accounts_url=accounts_url,
         all_organizations=state.all_organizations or args.all,
-        future=state.future or args.future,
+        future=args.future if args.all else state.future,  # --all without --future undoes it
     )  # fmt: skip
     return _run(args, connections, _unique(chosen), wanted, state)
 
@@ -85,13 +85,21 @@ def sync(args: argparse.Namespace) -> int:
         for name, entry in sorted(state.organizations.items())
         if entry.get("status") != Status.OFFBOARDED.value
     ]
+    unlisted: list[Outcome] = []
     if state.future:
         from container_mapping.azdo.onboard.inventory import my_organizations
+        from container_mapping.azdo.onboard.session import ServiceError
 
-        names = my_organizations(connections, state.accounts_url)
+        try:
+            names = my_organizations(connections, state.accounts_url)
+        except ServiceError as err:  # the recorded organizations are still kept current
+            names = []
+            unlisted.append(Outcome("(new organizations)", state.accounts_url, Status.FAILED,
+                                    cause=err.cause, fix=err.fix))  # fmt: skip
         chosen += [Target(n, targets.org_url_for(n, state.org_url)) for n in names
                    if n not in state.organizations]  # fmt: skip
-    return _run(args, connections, _unique(chosen), wanted, replace(state, extension=wanted))
+    state = replace(state, extension=wanted)
+    return _run(args, connections, _unique(chosen), wanted, state, unlisted)
 
 
 def _unique(chosen: list[Target]) -> list[Target]:
@@ -103,7 +111,7 @@ def _unique(chosen: list[Target]) -> list[Target]:
 
 def _run(
     args: argparse.Namespace, connections: Any, chosen: list[Target], wanted: Extension,
-    state: State,
+    state: State, unlisted: list[Outcome] | None = None,
 ) -> int:  # fmt: skip
     if not args.dry_run:
         save(state)  # the choice (--all --future, the extension) is recorded before any call
@@ -111,7 +119,7 @@ def _run(
     with output.progress(len(chosen), enabled=not args.json) as advance:
         outcomes, state = onboard_all(connections, chosen, options, state, advance)
     title = "Onboarding (dry run: nothing changed)" if args.dry_run else "Onboarding"
-    return _show(args, outcomes, state, title)
+    return _show(args, (unlisted or []) + outcomes, state, title)
 
 
 def offboard(args: argparse.Namespace) -> int:

@@ -133,7 +133,7 @@ class Connections:
         if connection is None:
             connection = Connection(base_url=base_url, creds=self.creds, user_agent=USER_AGENT)
             self._connections[base_url] = connection
-        sdk_client = call(
+        sdk_client = self.call(
             lambda: getattr(connection.clients_v7_1, factory)(), "discovery", base_url
         )
         self.prepare(sdk_client)
