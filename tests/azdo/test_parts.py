@@ -13,7 +13,7 @@ import pytest
 from container_mapping.azdo.onboard.checks import _policy_value
 from container_mapping.azdo.onboard.model import Extension, Outcome, Status, version_key
 from container_mapping.azdo.onboard.state import load, save
-from container_mapping.azdo.onboard.targets import target
+from container_mapping.azdo.onboard.targets import listed, target
 from container_mapping.cli import main
 from container_mapping.errors import ConfigError
 
@@ -42,6 +42,14 @@ def test_bad_targets_are_config_errors_without_the_secret(text: str) -> None:
     with pytest.raises(ConfigError) as caught:
         target(text, TEMPLATE)
     assert "secret" not in str(caught.value)
+
+
+def test_listed_names_that_are_not_organizations_are_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    found = listed(["fabrikam", "../admin", "a b"], TEMPLATE)
+    assert [t.url for t in found] == ["https://dev.azure.com/fabrikam"]
+    assert caplog.text.count("not an organization name") == 2
 
 
 def test_versions_compare_numerically() -> None:

@@ -63,7 +63,7 @@ def onboard(args: argparse.Namespace) -> int:
         from container_mapping.azdo.onboard.inventory import my_organizations
 
         names = my_organizations(connections, accounts_url)
-        chosen += [Target(name, targets.org_url_for(name, org_url)) for name in names]
+        chosen += targets.listed(names, org_url)
     state = replace(
         state, extension=wanted, org_url=org_url, accounts_url=accounts_url,
         all_organizations=state.all_organizations or args.all,
@@ -96,8 +96,8 @@ def sync(args: argparse.Namespace) -> int:
             names = []
             unlisted.append(Outcome("(new organizations)", state.accounts_url, Status.FAILED,
                                     cause=err.cause, fix=err.fix))  # fmt: skip
-        chosen += [Target(n, targets.org_url_for(n, state.org_url)) for n in names
-                   if n not in state.organizations]  # fmt: skip
+        new = [name for name in names if name not in state.organizations]
+        chosen += targets.listed(new, state.org_url)
     state = replace(state, extension=wanted)
     return _run(args, connections, _unique(chosen), wanted, state, unlisted)
 

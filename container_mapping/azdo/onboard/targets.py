@@ -7,12 +7,14 @@ stand-in), and every other host is then found through that URL's resource areas.
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import urlsplit
 
 from container_mapping.azdo.onboard.model import Target
 from container_mapping.errors import ConfigError
 
+logger = logging.getLogger(__name__)
 DEFAULT_ORG_URL = "https://dev.azure.com/{org}"
 DEFAULT_ACCOUNTS_URL = "https://app.vssps.visualstudio.com"
 _ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,48}[A-Za-z0-9]?$")
@@ -27,6 +29,17 @@ def target(text: str, org_url: str) -> Target:
             f"{text!r} is neither an organization name (letters, digits, '-') nor a URL"
         )
     return Target(text, org_url_for(text, org_url))
+
+
+def listed(names: list[str], org_url: str) -> list[Target]:
+    """Organizations the accounts route named; a name that is not one is skipped, with a word."""
+    found = []
+    for name in names:
+        if _ORG.match(name):
+            found.append(Target(name, org_url_for(name, org_url)))
+        else:
+            logger.warning("skipped %r from the accounts list: not an organization name", name[:60])
+    return found
 
 
 def org_url_for(name: str, template: str) -> str:
