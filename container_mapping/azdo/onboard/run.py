@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from container_mapping.azdo.onboard import checks, extension, inventory, marker
 from container_mapping.azdo.onboard.model import Extension, Outcome, Status, Target
@@ -74,56 +74,33 @@ def _steps(connections: Connections, target: Target, options: Options, state: St
     if claim is not None and claim.id != state.id:
         cause, fix = marker.refusal(claim, target)
         return Outcome(target.name, target.url, Status.REFUSED, cause=cause, fix=fix)
-    me = checks.caller(connections, target)
-    found = checks.prerequisites(connections, target, me)
+    found = checks.prerequisites(connections, target, checks.caller(connections, target))
     missing = [check for check in found if not check.ok and not check.advisory]
     if missing:
-        return Outcome(
-            target.name,
-            target.url,
-            Status.FAILED,
-            checks=found,
-            cause="; ".join(f"{c.name}: {c.detail}" for c in missing),
-            fix="; ".join(c.fix for c in missing),
-        )
+        return Outcome(target.name, target.url, Status.FAILED, checks=found,
+                       cause="; ".join(f"{c.name}: {c.detail}" for c in missing),
+                       fix="; ".join(c.fix for c in missing))  # fmt: skip
     projects = inventory.count_projects(connections, target)
     repositories = inventory.count_repositories(connections, target)
     current = extension.installed(connections, target, options.extension)
+    seen = Outcome(
+        target.name, target.url, Status.DONE, checks=found, projects=projects,
+        repositories=repositories, installed_version=current.version if current else None,
+    )  # fmt: skip
     todo = extension.plan(current, options.extension, options.enable)
-    counted = {"checks": found, "projects": projects, "repositories": repositories}
     if todo.disabled_left:
-        return Outcome(
-            target.name,
-            target.url,
-            Status.DISABLED,
-            **counted,  # type: ignore[arg-type]
-            installed_version=current.version if current else None,
-            cause="the extension is installed but disabled; left as it is",
-            fix="re-run with --enable, or enable it in Organization settings > Extensions",
-        )
+        return replace(seen, status=Status.DISABLED,
+                       cause="the extension is installed but disabled; left as it is",
+                       fix="re-run with --enable, or enable it in Organization settings > "
+                       "Extensions")  # fmt: skip
     actions = (() if claim else ("claim",)) + todo.actions
     if options.dry_run:
-        status = Status.WOULD_CHANGE if actions else Status.DONE
-        version = current.version if current else None
-        return Outcome(
-            target.name,
-            target.url,
-            status,
-            actions,
-            **counted,  # type: ignore[arg-type]
-            installed_version=version,
-        )
-    if claim is None:
+        return replace(seen, status=Status.WOULD_CHANGE if actions else Status.DONE,
+                       actions=actions)  # fmt: skip
+    if claim is None:  # claimed before any change, so a second configuration stops here
         marker.put(connections, target, marker.Claim(state.name, state.id, now()))
     version = extension.apply(connections, target, options.extension, todo)
-    return Outcome(
-        target.name,
-        target.url,
-        Status.DONE,
-        actions,
-        **counted,  # type: ignore[arg-type]
-        installed_version=version,
-    )
+    return replace(seen, actions=actions, installed_version=version)
 
 
 def offboard(
