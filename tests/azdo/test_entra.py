@@ -13,14 +13,10 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
+from container_mapping.azdo.onboard.failures import Recorder
 from container_mapping.azdo.onboard.model import Extension, Status, Target
 from container_mapping.azdo.onboard.run import Options, onboard_one
-from container_mapping.azdo.onboard.session import (
-    AZDO_SCOPE,
-    Connections,
-    EntraAuthentication,
-    Recorder,
-)
+from container_mapping.azdo.onboard.session import AZDO_SCOPE, Connections, EntraAuthentication
 from container_mapping.azdo.onboard.state import load
 from tests.azdo.standin import Org, World
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from container_mapping.azdo.onboard.failures import ServiceError
 from container_mapping.azdo.onboard.model import Check, Target
-from container_mapping.azdo.onboard.session import Connections, ServiceError
+from container_mapping.azdo.onboard.session import Connections
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from container_mapping.azdo.onboard.failures import ServiceError
 from container_mapping.azdo.onboard.model import Extension, Target, version_key
-from container_mapping.azdo.onboard.session import Connections, ServiceError
+from container_mapping.azdo.onboard.session import Connections
 
 
 @dataclass(frozen=True)

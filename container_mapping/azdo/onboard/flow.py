@@ -49,7 +49,9 @@ def _wanted(args: argparse.Namespace, state: State) -> Extension:
 
 def _connections(args: argparse.Namespace) -> Any:
     session = _sdk()
-    return session.Connections(session.credentials(), args.request_timeout, session.Recorder())
+    from container_mapping.azdo.onboard.failures import Recorder
+
+    return session.Connections(session.credentials(), args.request_timeout, Recorder())
 
 
 def onboard(args: argparse.Namespace) -> int:
@@ -87,8 +89,8 @@ def sync(args: argparse.Namespace) -> int:
     ]
     unlisted: list[Outcome] = []
     if state.future:
+        from container_mapping.azdo.onboard.failures import ServiceError
         from container_mapping.azdo.onboard.inventory import my_organizations
-        from container_mapping.azdo.onboard.session import ServiceError
 
         try:
             names = my_organizations(connections, state.accounts_url)

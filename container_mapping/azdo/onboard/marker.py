@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from container_mapping.azdo.onboard.failures import ServiceError
 from container_mapping.azdo.onboard.model import Target
-from container_mapping.azdo.onboard.session import Connections, ServiceError
+from container_mapping.azdo.onboard.session import Connections
 
 KEY = "ContainerMapping.Onboarding"
 SCOPE = "host"  # all users of the collection, not the caller's own settings

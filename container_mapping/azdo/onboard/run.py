@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from container_mapping.azdo.onboard import checks, extension, inventory, marker
+from container_mapping.azdo.onboard.failures import ServiceError
 from container_mapping.azdo.onboard.model import Extension, Outcome, Status, Target
-from container_mapping.azdo.onboard.session import Connections, ServiceError
+from container_mapping.azdo.onboard.session import Connections
 from container_mapping.azdo.onboard.state import State, now, save
 
 logger = logging.getLogger(__name__)
