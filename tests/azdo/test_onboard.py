@@ -255,9 +255,13 @@ def test_a_second_configuration_is_refused_with_the_reason(
     assert code == 1 and entry["status"] == "refused"
     assert "'prod'" in entry["cause"] and "--config-name prod" in entry["fix"]
     assert org.settings[KEY] == claim
-    code, report = run(base, capsys, "offboard", "taken", "--config-name", "staging")
-    assert code == 1 and by_org(report)["taken"]["status"] == "refused"
+    code, entry = single(base, capsys, "offboard", "taken", "--config-name", "staging")
+    assert code == 1 and entry["status"] == "refused"
     assert org.installed is not None
+    (state_dir / "onboard" / "prod.json").unlink()  # the same name, but not the same state
+    code, entry = single(base, capsys, "onboard", "taken", "--config-name", "prod")
+    assert code == 1 and entry["status"] == "refused"
+    assert "state file" in entry["fix"] and org.settings[KEY] == claim
 
 
 def test_all_future_sync_picks_up_an_organization_that_appears(

@@ -51,13 +51,20 @@ def read(connections: Connections, target: Target) -> Claim | None:
     return Claim(str(value.get("configuration", "")), str(value["id"]), str(value.get("since", "")))
 
 
-def refusal(claim: Claim, target: Target) -> tuple[str, str]:
+def refusal(claim: Claim, target: Target, own_name: str) -> tuple[str, str]:
     """Cause and fix when another configuration holds the organization."""
-    return (
+    cause = (
         f"{target.name} is already onboarded by configuration {claim.configuration!r} "
-        f"(id {claim.id}, since {claim.since}); one organization is onboarded once",
+        f"(id {claim.id}, since {claim.since}); one organization is onboarded once"
+    )
+    if claim.configuration == own_name:  # same name, another state file (machine, operator)
+        return cause, (
+            "run where that configuration's state file is (it holds the id), or offboard it "
+            "there first"
+        )
+    return cause, (
         f"run from that configuration (--config-name {claim.configuration}), or offboard it "
-        "there first",
+        "there first"
     )
 
 

@@ -73,7 +73,7 @@ def onboard_one(
 def _steps(connections: Connections, target: Target, options: Options, state: State) -> Outcome:
     claim = marker.read(connections, target)
     if claim is not None and claim.id != state.id:
-        cause, fix = marker.refusal(claim, target)
+        cause, fix = marker.refusal(claim, target, state.name)
         return Outcome(target.name, target.url, Status.REFUSED, cause=cause, fix=fix)
     found = checks.prerequisites(connections, target, checks.caller(connections, target))
     missing = [check for check in found if not check.ok and not check.advisory]
@@ -110,7 +110,7 @@ def offboard(
     try:
         claim = marker.read(connections, target)
         if claim is not None and claim.id != state.id:
-            cause, fix = marker.refusal(claim, target)
+            cause, fix = marker.refusal(claim, target, state.name)
             return Outcome(target.name, target.url, Status.REFUSED, cause=cause, fix=fix), state
         if claim is None and target.name not in state.organizations:
             return _not_ours(target, state), state
