@@ -133,3 +133,19 @@ def test_boolean_flags_take_their_variables(
     monkeypatch.setenv("CONTAINER_MAPPING_FUTURE", "perhaps")
     assert main(["onboard", "org"]) == 2
     assert "CONTAINER_MAPPING_FUTURE='perhaps' is not a boolean" in capsys.readouterr().err
+
+
+def test_the_parser_loads_nothing_of_the_azure_extra() -> None:
+    """`--help`, `collect` and the agent never pay for the SDK: only the handlers import it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from container_mapping.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('azure', 'msrest', 'rich', 'requests')))"
+    )
+    root = str(Path(__file__).parents[2])
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": root}, check=True)  # fmt: skip
+    assert done.stdout.strip() == "[]"
