@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"default: the package's, {__version__}]",
     )  # fmt: skip
     package.set_defaults(handler=_package)
+    from container_mapping.service.commands import register as register_service
+
+    register_service(commands)
     return parser
 
 
