@@ -32,9 +32,9 @@ def pushed_records(events: list[str], images: list[str]) -> tuple[ImageRecord, .
     records: dict[tuple[str, str | None, str], ImageRecord] = {}
     for i, line in enumerate(images):
         record = _image(line, f"dockerImages[{i}]")
-        ref = record.reference
-        if ref.digest is None:
+        if record is None:
             continue
+        ref = record.reference
         by_tag = (ref.name, ref.tag) in pushed
         by_digest = (ref.name, ref.digest) in pushed
         if by_tag or by_digest:
@@ -52,12 +52,15 @@ def _event_key(line: str, field: str) -> tuple[str, str | None] | None:
     return (ref.name, ref.digest or ref.tag)
 
 
-def _image(line: str, field: str) -> ImageRecord:
+def _image(line: str, field: str) -> ImageRecord | None:
+    """The line's record, or None for an image without a digest (never pushed)."""
     parts = dict(part.partition("=")[::2] for part in line.split("::"))
     if set(parts) != set(_FIELDS):
         raise invalid("an image line must read CreatedAt=…::Repo=…::Tag=…::Digest=…", field)
     tag = None if parts["Tag"] == NONE else parts["Tag"]
     digest = None if parts["Digest"] == NONE else parts["Digest"]
+    if digest is None:
+        return None
     try:
         name = ImageReference.parse(parts["Repo"])
         ref = ImageReference(name.registry, name.repository, tag, digest)
