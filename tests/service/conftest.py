@@ -70,6 +70,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+def api_key(name: str, key: str, *scopes: str) -> dict[str, Any]:
+    return {"name": name, "sha256": config.hash_key(key), "scopes": list(scopes)}
+
+
 def config_document(issuer: Issuer, database_url: str, **extra: Any) -> dict[str, Any]:
     """The YAML document of a service for contoso and fabrikam, trusting the local issuer."""
     return {
@@ -80,8 +84,8 @@ def config_document(issuer: Issuer, database_url: str, **extra: Any) -> dict[str
                 "id": CONTOSO,
                 "issuer": issuer.issuer(CONTOSO),
                 "api_keys": [
-                    {"name": "dash", "sha256": config.hash_key(CONTOSO_READ_KEY), "scopes": ["read"]},
-                    {"name": "ops", "sha256": config.hash_key(CONTOSO_LINK_KEY), "scopes": ["link"]},
+                    api_key("dash", CONTOSO_READ_KEY, "read"),
+                    api_key("ops", CONTOSO_LINK_KEY, "link"),
                 ],
             },
             {
@@ -89,7 +93,7 @@ def config_document(issuer: Issuer, database_url: str, **extra: Any) -> dict[str
                 "id": FABRIKAM,
                 "issuer": issuer.issuer(FABRIKAM),
                 "api_keys": [
-                    {"name": "dash", "sha256": config.hash_key(FABRIKAM_READ_KEY), "scopes": ["read"]}
+                    api_key("dash", FABRIKAM_READ_KEY, "read")
                 ],
             },
         ],
