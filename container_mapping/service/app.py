@@ -22,11 +22,16 @@ from container_mapping.service import database, migrations, organizations
 from container_mapping.service.config import Settings
 from container_mapping.service.errors import ServiceError
 from container_mapping.service.ingestion.views import router as ingestion_router
+from container_mapping.service.links.views import router as links_router
 from container_mapping.service.middleware import BodyLimit
+from container_mapping.service.trace import page
+from container_mapping.service.trace.views import router as trace_router
 from container_mapping.service.trust.jwks import KeyRing
 
 log = logging.getLogger(__name__)
-OPEN_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+OPEN_PATHS = frozenset(
+    {"/", "/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
@@ -49,6 +54,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.keys = KeyRing(settings.trust)
     app.state.head = migrations.head()
     app.include_router(ingestion_router)
+    app.include_router(links_router)
+    app.include_router(trace_router)
+    app.include_router(page.router)
+    app.add_api_route("/", page.public_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     _error_handlers(app)
     app.add_middleware(BodyLimit, max_body=settings.max_body)

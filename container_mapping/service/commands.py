@@ -48,6 +48,9 @@ def register(commands: Any) -> None:
     revision.add_argument("-m", "--message", required=True)
     revision.add_argument("--rev-id", help="revision id, such as 0002_links")
     revision.set_defaults(handler=_db_revision)
+    from container_mapping.service.links.commands import register as register_links
+
+    register_links(commands)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from container_mapping.service.database import Base
 from container_mapping.service.ingestion import models as ingestion_models
+from container_mapping.service.links import models as links_models
 from container_mapping.service.organizations import OrganizationRow
 
-__all__ = ["Base", "OrganizationRow", "ingestion_models"]
+__all__ = ["Base", "OrganizationRow", "ingestion_models", "links_models"]

@@ -41,7 +41,13 @@ TAG = r"^[\w][\w.-]{0,127}$"
 
 class ReportRow(Base):
     __tablename__ = "reports"
-    __table_args__ = (UniqueConstraint("org_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "idempotency_key"),
+        # trace's reverse questions (links migration 0002): by commit, repository, pipeline
+        Index("ix_reports_org_id_commit", "org_id", "commit"),
+        Index("ix_reports_org_id_repository_uri", "org_id", "repository_uri"),
+        Index("ix_reports_org_id_pipeline_id", "org_id", "pipeline_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
@@ -71,7 +77,11 @@ class ReportRow(Base):
 
 class ImageRow(Base):
     __tablename__ = "images"
-    __table_args__ = (Index("ix_images_org_id_digest", "org_id", "digest"),)
+    __table_args__ = (
+        Index("ix_images_org_id_digest", "org_id", "digest"),
+        # trace by reference (links migration 0002)
+        Index("ix_images_org_id_repository_tag", "org_id", "repository", "tag"),
+    )
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)

@@ -1,0 +1,414 @@
+"""The questions, as queries of one organization's rows.
+
+Every query names `org_id` first, and every index it uses starts with it: one organization's
+answer is built from its own rows only, and a digest another organization holds is as unknown
+here as one nobody holds. A digest is traced together with its relatives from the registry
+crawl (the index that holds it, or the platform manifests it holds), so a run that pushed an
+index is found from the platform digest a node pulled, and the other way round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from container_mapping.errors import InvalidReference
+from container_mapping.reference import ImageReference
+from container_mapping.service.ingestion.models import ImageRow, ReportRow
+from container_mapping.service.links.models import ArtifactRow, WorkloadRow
+from container_mapping.service.organizations import OrganizationRow
+from container_mapping.service.trace.models import (
+    ImageTrace,
+    Named,
+    ProducedBy,
+    Related,
+    Run,
+    RunsIn,
+    SourceRepository,
+    StoredIn,
+    Workload,
+)
+
+MAX_IMAGES = 50
+MAX_ROWS = 200  # per part of one image's chain
+IN_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Found:
+    images: list[ImageTrace]
+    truncated: bool = False
+
+
+def trace_digests(session: Session, org_id: str, digests: Sequence[str]) -> Found:
+    """Each digest's chain, in the order given; digests nothing is known of are left out."""
+    traces = [t for t in (trace_digest(session, org_id, d) for d in digests[:MAX_IMAGES]) if t]
+    return Found(traces, len(digests) > MAX_IMAGES)
+
+
+def trace_digest(session: Session, org_id: str, digest: str) -> ImageTrace | None:
+    artifacts = _artifacts(session, org_id, [digest])
+    parents = {a.parent_digest for a in artifacts if a.parent_digest}
+    children = list(
+        session.scalars(
+            select(ArtifactRow)
+            .where(ArtifactRow.org_id == org_id, ArtifactRow.parent_digest == digest)
+            .limit(MAX_ROWS)
+        )
+    )
+    related = _related(artifacts, children, session, org_id, parents)
+    family = [digest, *(r.digest for r in related)]
+    produced = _produced_by(session, org_id, family)
+    stored = _stored_in(session, org_id, family, artifacts, children)
+    runs = _runs_in(session, org_id, family)
+    if not (produced or stored or runs):
+        return None
+    return ImageTrace(
+        digest=digest, related=related, producedBy=produced, storedIn=stored, runsIn=runs
+    )
+
+
+def _related(
+    artifacts: Sequence[ArtifactRow],
+    children: Sequence[ArtifactRow],
+    session: Session,
+    org_id: str,
+    parents: set[str],
+) -> list[Related]:
+    found = {p: Related(digest=p, relation="index") for p in sorted(parents)}
+    for child in children:
+        found.setdefault(
+            child.digest,
+            Related(digest=child.digest, relation="platform", platform=_platform(child)),
+        )
+    return list(found.values())
+
+
+def _artifacts(session: Session, org_id: str, digests: Iterable[str]) -> list[ArtifactRow]:
+    return list(
+        session.scalars(
+            select(ArtifactRow)
+            .where(ArtifactRow.org_id == org_id, ArtifactRow.digest.in_(list(digests)))
+            .limit(MAX_ROWS)
+        )
+    )
+
+
+def _produced_by(session: Session, org_id: str, family: Sequence[str]) -> list[ProducedBy]:
+    names = _org_names(session)
+    rows = session.execute(
+        select(ImageRow, ReportRow)
+        .join(ReportRow, ReportRow.id == ImageRow.report_id)
+        .where(ImageRow.org_id == org_id, ImageRow.digest.in_(list(family)))
+        .order_by(ReportRow.received_at.desc())
+        .limit(MAX_ROWS)
+    ).all()
+    seen: dict[tuple[str, str], ProducedBy] = {}
+    for image, report in rows:
+        key = (report.id, image.digest or "")
+        if key not in seen:
+            seen[key] = _from_report(image, report, names.get(org_id))
+    labelled = [
+        _from_labels(a, org_id, names.get(org_id))
+        for a in _artifacts(session, org_id, family)
+        if a.evidence == "label"
+    ]
+    return list(seen.values()) + _dedupe(labelled)
+
+
+def _from_report(image: ImageRow, report: ReportRow, org_name: str | None) -> ProducedBy:
+    when = image.pushed_at or report.received_at
+    return ProducedBy(
+        evidence="report",
+        digest=image.digest or "",
+        organization=Named(id=report.org_id, name=org_name),
+        project=Named(id=report.project_id, name=report.project_name),
+        pipeline=Named(id=report.pipeline_id, name=report.pipeline_name),
+        run=Run(id=report.run_id, number=report.run_number),
+        repository=SourceRepository(uri=report.repository_uri, name=report.repository_name),
+        commit=report.commit,
+        branch=report.branch,
+        job=Named(id=report.job_id, name=report.job_name),
+        when=format_time(when),
+    )
+
+
+def _from_labels(artifact: ArtifactRow, org_id: str, org_name: str | None) -> ProducedBy:
+    return ProducedBy(
+        evidence="label",
+        digest=artifact.digest,
+        organization=Named(id=org_id, name=org_name),
+        project=Named(),
+        pipeline=Named(),
+        run=Run(id=artifact.label_run_id) if artifact.label_run_id else None,
+        repository=SourceRepository(uri=artifact.label_repository),
+        commit=artifact.label_commit,
+        job=Named(),
+        when=None,
+    )
+
+
+def _dedupe(items: list[ProducedBy]) -> list[ProducedBy]:
+    return list(dict.fromkeys(items))
+
+
+def _stored_in(
+    session: Session,
+    org_id: str,
+    family: Sequence[str],
+    artifacts: Sequence[ArtifactRow],
+    children: Sequence[ArtifactRow],
+) -> list[StoredIn]:
+    rows = {a.id: a for a in (*artifacts, *children, *_artifacts(session, org_id, family))}
+    found = [
+        StoredIn(
+            source="registry",
+            registry=a.registry_host,
+            repository=a.repository,
+            tags=sorted(a.tags or []),
+            digest=a.digest,
+            mediaType=a.media_type,
+            platform=_platform(a),
+            parentDigest=a.parent_digest,
+            seenAt=format_time(a.crawled_at),
+        )
+        for a in sorted(rows.values(), key=lambda a: (a.parent_digest or "", a.digest))
+    ]
+    crawled = {(s.registry, s.repository, s.digest) for s in found}
+    return found + _reported_locations(session, org_id, family, crawled)
+
+
+def _reported_locations(
+    session: Session, org_id: str, family: Sequence[str], crawled: set[tuple[str, str, str]]
+) -> list[StoredIn]:
+    """Where the runs said they pushed, for the places no crawl has seen yet."""
+    places: dict[tuple[str, str, str], set[str]] = {}
+    latest: dict[tuple[str, str, str], datetime | None] = {}
+    for image in session.scalars(
+        select(ImageRow)
+        .where(ImageRow.org_id == org_id, ImageRow.digest.in_(list(family)))
+        .limit(MAX_ROWS)
+    ):
+        key = (image.registry_host, image.repository, image.digest or "")
+        if key in crawled:
+            continue
+        places.setdefault(key, set()).update([image.tag] if image.tag else [])
+        latest[key] = max(filter(None, (latest.get(key), image.pushed_at)), default=None)
+    return [
+        StoredIn(
+            source="report", registry=k[0], repository=k[1], tags=sorted(tags), digest=k[2],
+            seenAt=format_time(latest[k]) if latest[k] else None,
+        )
+        for k, tags in sorted(places.items())
+    ]  # fmt: skip
+
+
+def _runs_in(session: Session, org_id: str, family: Sequence[str]) -> list[RunsIn]:
+    rows = session.scalars(
+        select(WorkloadRow)
+        .where(WorkloadRow.org_id == org_id, WorkloadRow.digest.in_(list(family)))
+        .order_by(WorkloadRow.cluster, WorkloadRow.namespace, WorkloadRow.pod)
+        .limit(MAX_ROWS)
+    )
+    return [running(w) for w in rows]
+
+
+def running(w: WorkloadRow) -> RunsIn:
+    return RunsIn(
+        cluster=w.cluster,
+        namespace=w.namespace,
+        workload=Workload(kind=w.owner_kind, name=w.owner_name, inferred=w.owner_inferred),
+        pod=w.pod,
+        container=w.container,
+        containerKind=w.container_kind,  # type: ignore[arg-type]
+        image=w.image,
+        imageId=w.image_id,
+        digest=w.digest,
+        resolvable=w.resolvable,
+        lastSeen=format_time(w.last_seen),
+    )
+
+
+# ---------------------------------------------------------------- from other questions
+
+
+def digests_for_reference(session: Session, org_id: str, text: str) -> list[str]:
+    """The digest a reference names: its own, else what its tag points at (crawl, then reports)."""
+    try:
+        ref = ImageReference.parse(text)
+    except InvalidReference:
+        return []
+    if ref.digest:
+        return [ref.digest]
+    tag = ref.tag or "latest"
+    for artifact in session.scalars(
+        select(ArtifactRow).where(
+            ArtifactRow.org_id == org_id,
+            ArtifactRow.registry_host == ref.registry,
+            ArtifactRow.repository == ref.repository,
+            ArtifactRow.parent_digest.is_(None),
+        )
+    ):
+        if tag in (artifact.tags or []):
+            return [artifact.digest]
+    pushed = session.scalar(
+        select(ImageRow.digest)
+        .where(
+            ImageRow.org_id == org_id,
+            ImageRow.registry_host == ref.registry,
+            ImageRow.repository == ref.repository,
+            ImageRow.tag == tag,
+            ImageRow.digest.is_not(None),
+        )
+        .order_by(ImageRow.pushed_at.desc(), ImageRow.id.desc())
+        .limit(1)
+    )
+    return [pushed] if pushed else []
+
+
+def digests_for_runs(session: Session, org_id: str, *conditions: object) -> list[str]:
+    """Digests the matching reports pushed, newest first, then those labels claim."""
+    return _distinct(
+        session.scalars(
+            select(ImageRow.digest)
+            .join(ReportRow, ReportRow.id == ImageRow.report_id)
+            .where(ReportRow.org_id == org_id, ImageRow.digest.is_not(None), *conditions)
+            .order_by(ReportRow.received_at.desc(), ImageRow.id)
+            .limit(MAX_IMAGES * 4)
+        )
+    )
+
+
+def digests_for_commit(session: Session, org_id: str, commit: str) -> list[str]:
+    commit = commit.lower()
+    if len(commit) == 40:
+        by_report = ReportRow.commit == commit
+        by_label = ArtifactRow.label_commit == commit
+    else:
+        by_report = ReportRow.commit.startswith(commit, autoescape=True)
+        by_label = ArtifactRow.label_commit.startswith(commit, autoescape=True)
+    return _distinct(
+        [*digests_for_runs(session, org_id, by_report), *_labelled(session, org_id, by_label)]
+    )
+
+
+def digests_for_repository(session: Session, org_id: str, uri: str) -> list[str]:
+    forms = _repository_forms(uri)
+    return _distinct(
+        [
+            *digests_for_runs(session, org_id, ReportRow.repository_uri.in_(forms)),
+            *_labelled(session, org_id, ArtifactRow.label_repository.in_(forms)),
+        ]
+    )
+
+
+def digests_for_pipeline(
+    session: Session, org_id: str, organization: str, project: str, pipeline: str
+) -> list[str]:
+    names = _org_names(session)
+    if organization.lower() not in (org_id.lower(), (names.get(org_id) or "").lower()):
+        return []
+    return digests_for_runs(
+        session,
+        org_id,
+        or_(ReportRow.project_id == project, ReportRow.project_name == project),
+        or_(ReportRow.pipeline_id == pipeline, ReportRow.pipeline_name == pipeline),
+    )
+
+
+def _labelled(session: Session, org_id: str, condition: object) -> list[str]:
+    return list(
+        session.scalars(
+            select(ArtifactRow.digest)
+            .where(ArtifactRow.org_id == org_id, ArtifactRow.evidence == "label", condition)
+            .limit(MAX_IMAGES * 4)
+        )
+    )
+
+
+def _repository_forms(uri: str) -> list[str]:
+    """The URI as given, without a trailing slash, and without `.git`: clones name it each way."""
+    base = uri.strip().rstrip("/")
+    bare = base.removesuffix(".git")
+    return list(dict.fromkeys([uri.strip(), base, bare, bare + ".git"]))
+
+
+# ---------------------------------------------------------------- what nobody produced
+
+
+def unmapped(session: Session, org_id: str, cluster: str | None) -> list[RunsIn]:
+    """Containers of the last snapshots that no report or label links to a run."""
+    query = select(WorkloadRow).where(WorkloadRow.org_id == org_id)
+    if cluster:
+        query = query.where(WorkloadRow.cluster == cluster)
+    order = (WorkloadRow.cluster, WorkloadRow.namespace, WorkloadRow.pod, WorkloadRow.container)
+    rows = list(session.scalars(query.order_by(*order)))
+    digests = {w.digest for w in rows if w.digest}
+    mapped = _mapped(session, org_id, digests)
+    return [running(w) for w in rows if w.digest not in mapped]
+
+
+def _mapped(session: Session, org_id: str, digests: set[str]) -> set[str]:
+    """Those of `digests` a run produced, directly or through their index or platforms."""
+    family: dict[str, set[str]] = {d: {d} for d in digests}
+    for artifact in _in_batches(session, org_id, ArtifactRow, ArtifactRow.digest, digests):
+        if artifact.evidence == "label":
+            family[artifact.digest].add("label:")
+        if artifact.parent_digest:
+            family[artifact.digest].add(artifact.parent_digest)
+    for child in _in_batches(session, org_id, ArtifactRow, ArtifactRow.parent_digest, digests):
+        family[child.parent_digest or ""].add(child.digest)
+        if child.evidence == "label":
+            family[child.parent_digest or ""].add("label:")
+    every = set().union(*family.values()) if family else set()
+    pushed = {
+        digest
+        for chunk in _chunks(sorted(every))
+        for digest in session.scalars(
+            select(ImageRow.digest).where(ImageRow.org_id == org_id, ImageRow.digest.in_(chunk))
+        )
+    }
+    return {d for d, members in family.items() if "label:" in members or members & pushed}
+
+
+def _in_batches(
+    session: Session, org_id: str, table: type, column: object, values: set[str]
+) -> list[ArtifactRow]:
+    found: list[ArtifactRow] = []
+    for chunk in _chunks(sorted(values)):
+        found.extend(
+            session.scalars(select(table).where(table.org_id == org_id, column.in_(chunk)))  # type: ignore[attr-defined]
+        )
+    return found
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[i : i + IN_BATCH] for i in range(0, len(values), IN_BATCH)]
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _org_names(session: Session) -> dict[str, str]:
+    return {row.id: row.name for row in session.scalars(select(OrganizationRow))}
+
+
+def _platform(artifact: ArtifactRow) -> str | None:
+    parts = (artifact.platform_os, artifact.platform_architecture, artifact.platform_variant)
+    return "/".join(p for p in parts if p) or None
+
+
+def _distinct(values: Iterable[str | None]) -> list[str]:
+    return [v for v in dict.fromkeys(values) if v]
+
+
+def format_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite returns naive datetimes; they were stored in UTC
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
