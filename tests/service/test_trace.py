@@ -55,8 +55,8 @@ def _trace(links: Service, org: str = CONTOSO, **params: str) -> Any:
         return client.get("/v1/trace", params=params)
 
 
-@pytest.fixture
-def chain(links: Service, registry_addr: str) -> dict[str, Any]:
+@pytest.fixture(name="chain")
+def linked_chain(links: Service, registry_addr: str) -> dict[str, Any]:
     """An index (amd64 + arm64) pushed by run 1234; a labelled image nobody reported."""
     repo = f"cmtest/trace-{uuid.uuid4().hex[:10]}"
     pusher = OciPusher(registry_addr)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from container_mapping.service.trace.models import ImageTrace, ProducedBy, RunsIn, StoredIn
 
 COLUMNS = ("commit", "run", "image", "registry", "workload")
-BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 210, 62, 56, 18, 12
+BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 220, 62, 52, 18, 12
 MAX_PER_COLUMN = 12
-MAX_CHARS = 30
+MAX_CHARS = 30  # of the small lines
+MAX_BOLD = 23  # of the bold line
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def short(text: str | None, limit: int = MAX_CHARS) -> str:
 
 
 def short_digest(digest: str) -> str:
-    return digest[:19] + "…" if digest.startswith("sha256:") else short(digest)
+    return digest[:18] + "…" if digest.startswith("sha256:") else short(digest, MAX_BOLD)
 
 
 def draw(trace: ImageTrace) -> Picture:
@@ -86,9 +87,10 @@ def _add(columns: dict[str, dict[str, Node]], node: Node) -> str:
 
 def _image_node(trace: ImageTrace) -> Node:
     platforms = [r.platform for r in trace.related if r.relation == "platform" and r.platform]
-    sub = "index: " + ", ".join(platforms) if platforms else ""
+    own = next((s.platform for s in trace.storedIn if s.digest == trace.digest and s.platform), "")
+    sub = "index: " + ", ".join(platforms) if platforms else own
     if any(r.relation == "index" for r in trace.related):
-        sub = "platform of an index"
+        sub = f"{own} in an index".strip()
     return Node("image", "image", "image", short_digest(trace.digest), short(sub), trace.digest)
 
 
@@ -101,7 +103,7 @@ def _run_node(made: ProducedBy) -> Node:
     sub = f"{made.project.name or ''} · job {made.job.name or '?'}" if made.project.name else ""
     full = f"{made.organization.name}/{made.project.name}/{pipeline} run {run.id if run else '?'}"
     key = f"run:{made.evidence}:{run.id if run else '?'}:{made.pipeline.id}"
-    return Node(key, "run", title, short(line), short(sub), full)
+    return Node(key, "run", title, short(line, MAX_BOLD), short(sub), full)
 
 
 def _commit_node(made: ProducedBy) -> Node:
@@ -115,7 +117,9 @@ def _store_node(stored: StoredIn) -> Node:
     tags = ", ".join(stored.tags) or short_digest(stored.digest)
     full = f"{stored.registry}/{stored.repository} {tags} ({stored.source})"
     key = f"store:{stored.registry}/{stored.repository}"
-    return Node(key, "registry", stored.registry, short(stored.repository), short(tags), full)
+    return Node(
+        key, "registry", stored.registry, short(stored.repository, MAX_BOLD), short(tags), full
+    )
 
 
 def _workload_node(running: RunsIn) -> Node:
@@ -124,7 +128,7 @@ def _workload_node(running: RunsIn) -> Node:
     sub = f"{running.namespace} · {running.container}"
     key = f"workload:{running.cluster}/{running.namespace}/{line}/{running.container}"
     full = f"{running.cluster}/{running.namespace}/{line} container {running.container}"
-    return Node(key, "workload", running.cluster, short(line), short(sub), full)
+    return Node(key, "workload", running.cluster, short(line, MAX_BOLD), short(sub), full)
 
 
 def _layout(columns: dict[str, dict[str, Node]], links: set[tuple[str, str]]) -> Picture:

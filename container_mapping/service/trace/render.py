@@ -25,7 +25,7 @@ def render(
 def _image(console: Console, image: dict[str, Any]) -> None:
     console.rule(f"[bold]{image['digest']}", align="left")
     for rel in image["related"]:
-        what = "platform manifest" if rel["relation"] == "platform" else "index"
+        what = "platform manifest" if rel["relation"] == "platform" else "part of index"
         console.print(f"  {what} {rel['digest']} {rel.get('platform') or ''}", highlight=False)
     console.print(_produced(image["producedBy"]))
     console.print(_stored(image["storedIn"]))

@@ -411,4 +411,4 @@ def format_time(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:  # SQLite returns naive datetimes; they were stored in UTC
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
