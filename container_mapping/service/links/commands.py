@@ -234,7 +234,7 @@ def _page_url(args: argparse.Namespace, params: dict[str, str]) -> str | None:
     kinds = ("digest", "reference", "repository", "commit")
     shown = {k: v for k, v in params.items() if k in kinds}
     server = (args.server or DEFAULT_SERVER).rstrip("/")
-    return f"{server}/?{urlencode(shown)}" if shown else None
+    return f"{server}/?{urlencode(shown, safe=':/')}" if shown else None
 
 
 def _call(args: argparse.Namespace, request: Any) -> Any:

@@ -34,18 +34,19 @@ def _image(console: Console, image: dict[str, Any]) -> None:
 
 def _produced(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="produced by", title_justify="left", expand=False)
-    for column in ("organization", "project", "pipeline", "run", "repository", "commit",
-                   "branch", "job", "when"):  # fmt: skip
+    for column in ("project", "pipeline", "run (id)", "repository", "branch", "job"):
         table.add_column(column, overflow="fold")
+    for column in ("commit", "when"):
+        table.add_column(column, no_wrap=True)
     for m in rows:
         run = m.get("run") or {}
-        number = f"{run.get('number') or ''} (id {run.get('id')})" if run else ""
+        number = f"{run.get('number') or ''} ({run.get('id')})" if run else ""
         if m["evidence"] == "label":
-            number += " [yellow](labels)[/]"
+            number = (number + " [yellow]labels[/]").strip()
         table.add_row(
-            _name(m["organization"]), _name(m["project"]), _name(m["pipeline"]), number,
+            _name(m["project"]), _name(m["pipeline"]), number,
             m["repository"].get("name") or m["repository"].get("uri") or "",
-            (m.get("commit") or "")[:12], m.get("branch") or "", _name(m["job"]),
+            m.get("branch") or "", _name(m["job"]), (m.get("commit") or "")[:12],
             m.get("when") or "",
         )  # fmt: skip
     return _or_none(table, rows, "no run is known to have produced it")
