@@ -37,7 +37,7 @@ class FakeCluster:
             pod("api-7c-x", ("ReplicaSet", "api-7c"), [("app", "api:1", f"reg.example/api@{D1}")]),
             pod("nightly-1-x", ("Job", "nightly-1"),
                 [("run", f"{job}:1", f"docker-pullable://{job}@{D2}")]),
-            pod("gone-x", ("ReplicaSet", "gone-5d"), [("app", "reg.example/gone:1", "sha256:" + "3" * 64)],
+            pod("gone-x", ("ReplicaSet", "gone-5d"), [("app", "gone:1", "sha256:" + "3" * 64)],
                 labels={"pod-template-hash": "5d"}),
         ]  # fmt: skip
         self.owners = {
