@@ -238,13 +238,32 @@ def run(url: str, images: int, samples: int, load: Any) -> None:
             ],
         }
         measure(client, questions["trace by digest (pushed)"][:50])  # warm up
+        print(
+            f"  over HTTP (load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        )
         for name, asked in questions.items():
             print(figures(name, measure(client, asked)))
         other = [{"digest": digest(i)} for i in theirs[: samples // 2]]
         print(figures("another org's digest (404)", measure(client, other, expect=404)))
         unmapped = [{"unmapped": "true", "cluster": "aks-1"}] * 10
         print(figures("unmapped, one cluster (5,000 pods)", measure(client, unmapped)))
+        print(f"  in the process, no HTTP (load average {os.getloadavg()[0]:.1f})")
+        for name, asked in questions.items():
+            print(figures(name, in_process(app, asked)))
     app.state.engine.dispose()
+
+
+def in_process(app: Any, asked: list[dict[str, str]]) -> list[float]:
+    """The same questions through `answer()` on one session: the storage's share of the time."""
+    from container_mapping.service.trace.questions import answer, question
+
+    times = []
+    with app.state.sessions() as session:
+        for params in asked:
+            start = time.perf_counter()
+            answer(session, ORG, question(dict(params), False, None)).model_dump_json()
+            times.append((time.perf_counter() - start) * 1000)
+    return times
 
 
 def main() -> None:

@@ -147,9 +147,10 @@ def _link_registry(args: argparse.Namespace) -> int:
 
 def _post_crawl(args: argparse.Namespace, crawl: Any) -> list[dict[str, Any]]:
     """One request per batch of whole repositories, so each stays under the body limit."""
-    return _call(
+    answers: list[dict[str, Any]] = _call(
         args, lambda client: [client.post("/v1/links/registry", body) for body in crawl.batches()]
     )
+    return answers
 
 
 def _link_pods(args: argparse.Namespace) -> int:

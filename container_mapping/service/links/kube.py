@@ -33,7 +33,9 @@ def read_cluster(context: str | None) -> list[dict[str, Any]]:
             "pip install 'container-mapping[service]'"
         ) from err
     try:
-        api = config.new_client_from_config(context=context, persist_config=False)
+        api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            context=context, persist_config=False
+        )
     except (ConfigException, OSError) as err:
         raise ConfigError(f"no usable kubeconfig context {context!r}: {err}") from err
     core, apps, batch = client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)

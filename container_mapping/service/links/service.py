@@ -9,7 +9,9 @@ never interleaved.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
@@ -125,7 +127,8 @@ def _claim_cluster(
         "containers": len(body.containers),
     }
     where = (SnapshotRow.org_id == org_id, SnapshotRow.cluster == body.cluster)
-    if session.execute(update(SnapshotRow).where(*where).values(**values)).rowcount:
+    updated: Any = session.execute(update(SnapshotRow).where(*where).values(**values))
+    if updated.rowcount:
         return
     try:
         with session.begin_nested():
@@ -136,6 +139,6 @@ def _claim_cluster(
         session.execute(update(SnapshotRow).where(*where).values(**values))
 
 
-def _insert(session: Session, table: type, rows: list[dict[str, object]]) -> None:
+def _insert(session: Session, table: type, rows: Sequence[Mapping[str, object]]) -> None:
     for start in range(0, len(rows), INSERT_BATCH):
         session.execute(insert(table), rows[start : start + INSERT_BATCH])

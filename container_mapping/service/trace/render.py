@@ -32,7 +32,7 @@ def _image(console: Console, image: dict[str, Any]) -> None:
     console.print(_running(image["runsIn"], "runs in"))
 
 
-def _produced(rows: list[dict[str, Any]]) -> Table:
+def _produced(rows: list[dict[str, Any]]) -> Table | str:
     table = Table(title="produced by", title_justify="left", expand=False)
     for column in ("project", "pipeline", "run (id)", "repository", "branch", "job"):
         table.add_column(column, overflow="fold")
@@ -52,7 +52,7 @@ def _produced(rows: list[dict[str, Any]]) -> Table:
     return _or_none(table, rows, "no run is known to have produced it")
 
 
-def _stored(rows: list[dict[str, Any]]) -> Table:
+def _stored(rows: list[dict[str, Any]]) -> Table | str:
     table = Table(title="stored in", title_justify="left")
     for column in ("registry", "repository", "tags", "platform", "digest", "seen"):
         table.add_column(column, overflow="fold")
@@ -64,7 +64,7 @@ def _stored(rows: list[dict[str, Any]]) -> Table:
     return _or_none(table, rows, "no registry crawl has seen it")
 
 
-def _running(rows: list[dict[str, Any]], title: str) -> Table:
+def _running(rows: list[dict[str, Any]], title: str) -> Table | str:
     table = Table(title=title, title_justify="left")
     for column in ("cluster", "namespace", "workload", "container", "image", "last seen"):
         table.add_column(column, overflow="fold")
@@ -87,7 +87,7 @@ def _unmapped(console: Console, rows: list[dict[str, Any]]) -> None:
     console.print(_running(rows, f"running, produced by no known run ({len(rows)})"))
 
 
-def _or_none(table: Table, rows: list[Any], empty: str) -> Any:
+def _or_none(table: Table, rows: list[Any], empty: str) -> Table | str:
     return table if rows else f"[dim]{table.title}: {empty}[/]"
 
 

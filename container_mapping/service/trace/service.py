@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from container_mapping.errors import InvalidReference
@@ -267,7 +267,7 @@ def running(w: WorkloadRow) -> RunsIn:
         imageId=w.image_id,
         digest=w.digest,
         resolvable=w.resolvable,
-        lastSeen=format_time(w.last_seen),
+        lastSeen=format_time(w.last_seen) or "",
     )
 
 
@@ -308,7 +308,7 @@ def digests_for_reference(session: Session, org_id: str, text: str) -> list[str]
     return [pushed] if pushed else []
 
 
-def digests_for_runs(session: Session, org_id: str, *conditions: object) -> list[str]:
+def digests_for_runs(session: Session, org_id: str, *conditions: ColumnElement[bool]) -> list[str]:
     """Digests the matching reports pushed, newest first, then those labels claim."""
     return _distinct(
         session.scalars(
@@ -358,7 +358,7 @@ def digests_for_pipeline(
     )
 
 
-def _labelled(session: Session, org_id: str, condition: object) -> list[str]:
+def _labelled(session: Session, org_id: str, condition: ColumnElement[bool]) -> list[str]:
     return list(
         session.scalars(
             select(ArtifactRow.digest)
