@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from container_mapping.model import parse_time
+from container_mapping.service.errors import ServiceError
 from container_mapping.service.links.labels import claims
 from container_mapping.service.links.models import (
     ArtifactIn,
@@ -49,8 +50,14 @@ def store_crawl(session: Session, org_id: str, body: RegistryLinkIn) -> Registry
                 ArtifactRow.repository == repository,
             )
         )
-    _insert(session, ArtifactRow, list(rows.values()))
-    session.commit()
+    try:
+        _insert(session, ArtifactRow, list(rows.values()))
+        session.commit()
+    except IntegrityError as err:  # another crawl of these repositories committed meanwhile
+        session.rollback()
+        raise ServiceError(
+            409, "another crawl of these repositories was stored at the same moment; post again"
+        ) from err
     return RegistryLinked(
         registry=body.registry, repositories=len(repositories), artifacts=len(rows)
     )
