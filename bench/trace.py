@@ -89,7 +89,7 @@ def _load_links_sqlite(c: Any, images: int) -> None:
         SELECT '{ORG}', 'contoso.azurecr.io', printf('team%d/app%d', i, i),
             printf('sha256:%064x', (i * 40 + 1) * 2654435761),
             'application/vnd.oci.image.index.v1+json', json_array(printf('v%d', i * 40 + 1)),
-            NULL, NULL, NULL, '{{}}', '2026-02-01 00:00:00.000000' FROM n
+            '', NULL, NULL, '{{}}', '2026-02-01 00:00:00.000000' FROM n
         UNION ALL
         SELECT '{ORG}', 'contoso.azurecr.io', printf('team%d/app%d', i, i),
             printf('sha256:%064x', i * 1000003 + p),
@@ -143,7 +143,7 @@ def postgres_load(engine: Engine, images: int) -> None:
             SELECT '{ORG}', 'contoso.azurecr.io', 'team' || i || '/app' || i,
                 'sha256:' || {hexd.format(x="(i::bigint * 40 + 1) * 2654435761")},
                 'application/vnd.oci.image.index.v1+json', json_build_array('v' || (i * 40 + 1)),
-                NULL, NULL, NULL, '{{}}', timestamptz '2026-02-01'
+                '', NULL, NULL, '{{}}', timestamptz '2026-02-01'
             FROM generate_series(0, {indexes - 1}) AS i
             UNION ALL
             SELECT '{ORG}', 'contoso.azurecr.io', 'team' || i || '/app' || i,

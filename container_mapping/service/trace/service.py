@@ -214,7 +214,7 @@ def _stored_in(
             digest=a.digest,
             mediaType=a.media_type,
             platform=_platform(a),
-            parentDigest=a.parent_digest,
+            parentDigest=a.parent_digest or None,
             seenAt=format_time(a.crawled_at),
         )
         for a in sorted(rows.values(), key=lambda a: (a.parent_digest or "", a.digest))
@@ -288,7 +288,7 @@ def digests_for_reference(session: Session, org_id: str, text: str) -> list[str]
             ArtifactRow.org_id == org_id,
             ArtifactRow.registry_host == ref.registry,
             ArtifactRow.repository == ref.repository,
-            ArtifactRow.parent_digest.is_(None),
+            ArtifactRow.parent_digest == "",
         )
     ):
         if tag in (artifact.tags or []):
