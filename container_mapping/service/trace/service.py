@@ -394,15 +394,21 @@ def unmapped(session: Session, org_id: str, cluster: str | None) -> list[RunsIn]
 def _mapped(session: Session, org_id: str, digests: set[str]) -> set[str]:
     """Those of `digests` a run produced, directly or through their index or platforms."""
     family: dict[str, set[str]] = {d: {d} for d in digests}
-    for artifact in _in_batches(session, org_id, ArtifactRow, ArtifactRow.digest, digests):
-        if artifact.evidence == "label":
-            family[artifact.digest].add("label:")
-        if artifact.parent_digest:
-            family[artifact.digest].add(artifact.parent_digest)
-    for child in _in_batches(session, org_id, ArtifactRow, ArtifactRow.parent_digest, digests):
-        family[child.parent_digest or ""].add(child.digest)
-        if child.evidence == "label":
-            family[child.parent_digest or ""].add("label:")
+    fields = (ArtifactRow.digest, ArtifactRow.parent_digest, ArtifactRow.evidence)
+    for chunk in _chunks(sorted(digests)):
+        for digest, parent, evidence in session.execute(
+            select(*fields).where(
+                ArtifactRow.org_id == org_id,
+                or_(ArtifactRow.digest.in_(chunk), ArtifactRow.parent_digest.in_(chunk)),
+            )
+        ):
+            for own, other in ((digest, parent), (parent, digest)):
+                if own not in family:
+                    continue
+                if other:
+                    family[own].add(other)
+                if evidence == "label":
+                    family[own].add("label:")
     every = set().union(*family.values()) if family else set()
     pushed = {
         digest
@@ -412,17 +418,6 @@ def _mapped(session: Session, org_id: str, digests: set[str]) -> set[str]:
         )
     }
     return {d for d, members in family.items() if "label:" in members or members & pushed}
-
-
-def _in_batches(
-    session: Session, org_id: str, table: type, column: object, values: set[str]
-) -> list[ArtifactRow]:
-    found: list[ArtifactRow] = []
-    for chunk in _chunks(sorted(values)):
-        found.extend(
-            session.scalars(select(table).where(table.org_id == org_id, column.in_(chunk)))  # type: ignore[attr-defined]
-        )
-    return found
 
 
 def _chunks(values: list[str]) -> list[list[str]]:
