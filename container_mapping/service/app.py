@@ -22,6 +22,7 @@ from container_mapping.service import database, migrations, organizations
 from container_mapping.service.config import Settings
 from container_mapping.service.errors import ServiceError
 from container_mapping.service.ingestion.views import router as ingestion_router
+from container_mapping.service.ingestion.writer import GroupWriter
 from container_mapping.service.links.views import router as links_router
 from container_mapping.service.middleware import BodyLimit
 from container_mapping.service.trace import page
@@ -52,6 +53,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.keys = KeyRing(settings.trust)
+    if engine.dialect.name == "sqlite":
+        app.state.writer = GroupWriter(sessions)
     app.state.head = migrations.head()
     app.include_router(ingestion_router)
     app.include_router(links_router)

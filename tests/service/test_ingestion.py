@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 
 from container_mapping.defender import ingest
@@ -208,3 +210,22 @@ def test_a_bad_idempotency_key_is_422(service: Service) -> None:
 
 def test_healthz(service: Service) -> None:
     assert service.client.get("/healthz").json()["status"] == "ok"
+
+
+def test_many_at_once_store_each_report_once(service: Service) -> None:
+    """Concurrent deliveries: on SQLite they share group commits, and a repeated key in one
+    batch sends the batch down the one-by-one path."""
+    bodies = [report(CONTOSO, images=2, seed=f"c{i}") for i in range(12)]
+    token = service.issuer.token(CONTOSO)
+
+    def send(i: int) -> httpx.Response:
+        with httpx.Client(base_url=service.url, timeout=30) as client:
+            headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"k{i % 6}"}
+            return client.post("/v1/reports", json=bodies[i % 6], headers=headers)
+
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(send, range(12)))
+    assert all(a.status_code == 201 for a in answers), [a.text for a in answers]
+    for i in range(6):
+        assert answers[i].json() == answers[i + 6].json()
+    assert service.count("reports") == 6 and service.count("images") == 12

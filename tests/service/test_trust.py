@@ -142,8 +142,9 @@ def refused_count(service: Service, token: str) -> dict[str, Any]:
 
 
 def test_service_connection_tokens_may_not_write(service: Service) -> None:
-    claims = {"sub": "sc://fabrikam/Contoso/deploy-connection", "prj_id": None, "def_id": None,
-              "run_id": None, "rpo_uri": None, "rpo_ver": None, "rpo_ref": None, "rpo_id": None}  # fmt: skip
+    pipeline_claims = ("prj_id", "def_id", "run_id", "rpo_uri", "rpo_ver", "rpo_ref", "rpo_id")
+    claims: dict[str, Any] = dict.fromkeys(pipeline_claims)
+    claims["sub"] = "sc://fabrikam/Contoso/deploy-connection"
     token = service.issuer.token(CONTOSO, **claims)
     assert "pipeline tokens" in refused(service, token, 403)["error"]
 

@@ -29,7 +29,7 @@ def pushed_records(events: list[str], images: list[str]) -> tuple[ImageRecord, .
     """The records of images a push event names; a malformed line is a 422 naming it."""
     pushed = {_event_key(line, f"dockerEvents[{i}]") for i, line in enumerate(events)}
     pushed.discard(None)
-    records: dict[tuple[str, str | None, str], ImageRecord] = {}
+    records: dict[tuple[str, str | None, str | None], ImageRecord] = {}
     for i, line in enumerate(images):
         record = _image(line, f"dockerImages[{i}]")
         if record is None:

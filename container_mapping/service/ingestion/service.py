@@ -84,8 +84,17 @@ def idempotency_key(header: str | None, caller: PipelineCaller, body: bytes) -> 
     return "derived:" + hashlib.sha256(seed).hexdigest()
 
 
-def store(session: Session, submission: Submission) -> Stored:
-    """Insert the report and its images, or answer what the first delivery of its key got."""
+@dataclass(frozen=True)
+class Prepared:
+    """A submission's rows, ready to insert, and the answer it gets once they are committed."""
+
+    submission: Submission
+    answer: dict[str, Any]
+    report_row: dict[str, Any]
+    image_rows: list[dict[str, Any]]
+
+
+def prepare(submission: Submission) -> Prepared:
     caller = submission.caller
     report_id = str(uuid.uuid4())
     now = datetime.now(timezone.utc)
@@ -95,20 +104,35 @@ def store(session: Session, submission: Submission) -> Stored:
         "receivedAt": format_time(now),
         "images": len(submission.images),
     }
-    report_row = _report_row(submission, report_id, now, answer)
-    image_rows = [_image_row(r, report_id, caller.org_id) for r in submission.images]
+    return Prepared(
+        submission,
+        answer,
+        _report_row(submission, report_id, now, answer),
+        [_image_row(r, report_id, caller.org_id) for r in submission.images],
+    )
+
+
+def insert(session: Session, batch: Sequence[Prepared]) -> None:
+    """Insert and commit `batch` in one transaction; IntegrityError if any key is taken."""
+    with writing(session):
+        # Core inserts of constant statements: compiled once, cached, parameters apart
+        connection = session.connection()
+        connection.execute(REPORTS.insert(), [p.report_row for p in batch])
+        image_rows = [row for p in batch for row in p.image_rows]
+        if image_rows:
+            connection.execute(IMAGES.insert(), image_rows)
+        session.commit()
+
+
+def store(session: Session, submission: Submission) -> Stored:
+    """Insert the report and its images, or answer what the first delivery of its key got."""
+    prepared = prepare(submission)
     try:
-        with writing(session):
-            # Core inserts of constant statements: compiled once, cached, parameters apart
-            connection = session.connection()
-            connection.execute(REPORTS.insert(), report_row)
-            if image_rows:
-                connection.execute(IMAGES.insert(), image_rows)
-            session.commit()
+        insert(session, [prepared])
     except IntegrityError:
         session.rollback()
         return _first_answer(session, submission)
-    return Stored(answer, replayed=False)
+    return Stored(prepared.answer, replayed=False)
 
 
 def _first_answer(session: Session, submission: Submission) -> Stored:

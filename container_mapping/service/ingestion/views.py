@@ -7,8 +7,9 @@ another organization, project, pipeline or run than its token is refused with 40
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Callable, Optional
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from container_mapping.service.ingestion.models import (
     ReportAccepted,
     ReportIn,
 )
+from container_mapping.service.ingestion.writer import GroupWriter
 from container_mapping.service.trust.dependencies import PipelineCallerDep, ReaderDep
 from container_mapping.service.trust.models import PipelineCaller
 
@@ -47,6 +49,17 @@ async def raw_body(request: Request) -> bytes:
 BodyBytes = Annotated[bytes, Depends(raw_body)]
 
 
+def storer(request: Request, session: SessionDep) -> Callable[[service.Submission], service.Stored]:
+    """How this process stores a report: SQLite's group writer, else its own transaction."""
+    writer: GroupWriter | None = getattr(request.app.state, "writer", None)
+    if writer is not None:
+        return writer.store
+    return functools.partial(service.store, session)
+
+
+StoreDep = Annotated[Callable[[service.Submission], service.Stored], Depends(storer)]
+
+
 @router.post(
     "/v1/reports",
     status_code=201,
@@ -57,7 +70,7 @@ BodyBytes = Annotated[bytes, Depends(raw_body)]
 def post_report(
     report: ReportIn,
     caller: PipelineCallerDep,
-    session: SessionDep,
+    store: StoreDep,
     body: BodyBytes,
     response: Response,
     idempotency_key: Optional[str] = _IDEMPOTENCY,
@@ -75,7 +88,7 @@ def post_report(
         engine_version=report.engine.version,
         tool_version=report.tool.version,
     )
-    return _store(session, response, caller, "mapping-service", idempotency_key, body, images, job)
+    return _store(store, response, caller, "mapping-service", idempotency_key, body, images, job)
 
 
 @router.post(
@@ -88,18 +101,18 @@ def post_report(
 def post_defender(
     payload: DefenderIn,
     caller: PipelineCallerDep,
-    session: SessionDep,
+    store: StoreDep,
     body: BodyBytes,
     response: Response,
     idempotency_key: Optional[str] = _IDEMPOTENCY,
 ) -> dict[str, Any]:
     images = defender.pushed_records(payload.dockerEvents, payload.dockerImages)
     job = service.JobDetails(engine_version=payload.dockerVersion or None)
-    return _store(session, response, caller, "defender", idempotency_key, body, images, job)
+    return _store(store, response, caller, "defender", idempotency_key, body, images, job)
 
 
 def _store(
-    session: Session,
+    store: Callable[[service.Submission], service.Stored],
     response: Response,
     caller: PipelineCaller,
     protocol: str,
@@ -116,7 +129,7 @@ def _store(
         images=images,
         job=job,
     )
-    stored = service.store(session, submission)
+    stored = store(submission)
     if stored.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return stored.answer
