@@ -62,6 +62,7 @@ class Issuer:
     keys: list[SigningKey] = field(default_factory=lambda: [SigningKey.generate()])
     down: bool = False
     jwks_fetches: int = 0
+    hits: int = 0  # every request, answered or not
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -123,6 +124,8 @@ class Issuer:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802
+                with issuer._lock:
+                    issuer.hits += 1
                 if issuer.down:
                     self._send(503, {"message": "down"})
                 elif self.path == "/.well-known/jwks":

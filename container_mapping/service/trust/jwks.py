@@ -107,6 +107,7 @@ class KeyRing:
     def __init__(self, trust: TrustSettings) -> None:
         self.trust = trust
         self._discovered: dict[str, _Discovered] = {}
+        self._failed: dict[str, float] = {}  # issuer -> when its discovery last failed
         self._sets: dict[str, KeySet] = {}
         self._lock = threading.Lock()
 
@@ -125,9 +126,14 @@ class KeyRing:
         known = self._discovered.get(issuer)
         if known is not None and now - known.at < self.trust.jwks_max_age:
             return known.jwks_uri
+        if now - self._failed.get(issuer, float("-inf")) < FAILURE_BACKOFF:
+            if known is not None:
+                return known.jwks_uri
+            raise KeysUnavailable(f"the discovery document of {issuer} could not be fetched")
         try:
             uri = discover(issuer, self.trust.http_timeout)
         except KeysUnavailable:
+            self._failed[issuer] = now
             if known is not None:  # keep the last good answer while discovery is down
                 return known.jwks_uri
             raise
