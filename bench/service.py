@@ -149,7 +149,7 @@ def run_one(
         assert server.process is not None
         idle = [rss_kib(p)[0] for p in service_pids(server.process.pid)]
         drive(port, requests(issuer, 300, port), 2.0, connections)  # warm up
-        queue = requests(issuer, int(seconds * 2500), port)
+        queue = requests(issuer, int(seconds * 1200), port)
         load1 = os.getloadavg()[0]
         result = drive(port, queue, seconds, connections)
         memory = [rss_kib(p) for p in service_pids(server.process.pid)]
