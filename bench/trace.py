@@ -115,7 +115,9 @@ def postgres_load(engine: Engine, images: int) -> None:
     reports = images // PER_REPORT
     hexd = "lpad(to_hex({x}), 64, '0')"
     with engine.begin() as c:
-        _pg(c, f"""
+        _pg(
+            c,
+            f"""
             INSERT INTO reports (id, org_id, idempotency_key, request_sha256, received_at,
                 protocol, subject, project_id, project_name, pipeline_id, pipeline_name, run_id,
                 run_number, repository_uri, repository_name, "commit", branch, job_name, response)
@@ -125,8 +127,11 @@ def postgres_load(engine: Engine, images: int) -> None:
                 (i % 500)::text, 'pipeline-' || (i % 500), i::text, '2026.' || i,
                 'https://dev.azure.com/contoso/Payments/_git/r' || (i % 2000), 'r' || (i % 2000),
                 lpad(to_hex(i * 7919), 40, '0'), 'refs/heads/main', 'Build', '{{}}'
-            FROM generate_series(0, {reports - 1}) AS i""")  # noqa: S608
-        _pg(c, f"""
+            FROM generate_series(0, {reports - 1}) AS i""",
+        )  # noqa: S608
+        _pg(
+            c,
+            f"""
             INSERT INTO images (report_id, org_id, registry, repository, tag, digest, pushed_at,
                 platform, source, evidence)
             SELECT 'r-' || (i / {PER_REPORT}),
@@ -135,9 +140,12 @@ def postgres_load(engine: Engine, images: int) -> None:
                 'sha256:' || {hexd.format(x="i::bigint * 2654435761")},
                 timestamptz '2026-01-01' + i * interval '1 second', 'linux/amd64', 'docker',
                 'observed'
-            FROM generate_series(0, {images - 1}) AS i""")  # noqa: S608
+            FROM generate_series(0, {images - 1}) AS i""",
+        )  # noqa: S608
         indexes = images // 40
-        _pg(c, f"""
+        _pg(
+            c,
+            f"""
             INSERT INTO registry_artifacts (org_id, registry, repository, digest, media_type,
                 tags, parent_digest, platform_os, platform_architecture, labels, crawled_at)
             SELECT '{ORG}', 'contoso.azurecr.io', 'team' || i || '/app' || i,
@@ -151,8 +159,11 @@ def postgres_load(engine: Engine, images: int) -> None:
                 'application/vnd.oci.image.manifest.v1+json', '[]'::json,
                 'sha256:' || {hexd.format(x="(i::bigint * 40 + 1) * 2654435761")}, 'linux',
                 CASE p WHEN 0 THEN 'amd64' ELSE 'arm64' END, '{{}}'::json, timestamptz '2026-02-01'
-            FROM generate_series(0, {indexes - 1}) AS i, generate_series(0, 1) AS p""")  # noqa: S608
-        _pg(c, f"""
+            FROM generate_series(0, {indexes - 1}) AS i, generate_series(0, 1) AS p""",
+        )  # noqa: S608
+        _pg(
+            c,
+            f"""
             INSERT INTO workloads (org_id, cluster, snapshot_id, namespace, pod, owner_kind,
                 owner_name, owner_inferred, container, container_kind, image, digest, resolvable,
                 last_seen)
@@ -163,7 +174,8 @@ def postgres_load(engine: Engine, images: int) -> None:
                      WHEN i % 3 = 1 THEN {hexd.format(x="i::bigint * 97 * 2654435761")}
                      ELSE {hexd.format(x="i::bigint + 123456789012")} END,
                 true, timestamptz '2026-03-01'
-            FROM generate_series(0, 19999) AS i""")  # noqa: S608
+            FROM generate_series(0, 19999) AS i""",
+        )  # noqa: S608
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.exec_driver_sql("VACUUM ANALYZE")
 
