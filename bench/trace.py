@@ -1,8 +1,9 @@
 """Trace latency at 1,000,000 stored image records: p50/p99 of `GET /v1/trace` over HTTP.
 
-The rows are bulk-loaded with SQL (a recursive CTE on SQLite, generate_series on PostgreSQL)
+The service runs as its own process (`container-mapping serve`, one worker), as deployed; the
+rows are bulk-loaded with SQL (a recursive CTE on SQLite, generate_series on PostgreSQL)
 into a database migrated by the service's own migrations: 200,000 reports of 5 images each, a
-registry crawl of 100,000 manifests (a quarter of them platform children of an index) and a
+registry crawl of 75,000 manifests (25,000 indexes, each with two platform children) and a
 pod snapshot of 20,000 containers. Then the real service (uvicorn, one process) answers
 questions by digest (random stored ones), by a platform digest whose run pushed the index, by
 reference, by commit, and with `unmapped` for one cluster.
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
@@ -37,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from container_mapping.service import migrations  # noqa: E402
 from container_mapping.service.app import create_app  # noqa: E402
 from container_mapping.service.config import from_dict  # noqa: E402
-from tests.service.server import ThreadServer  # noqa: E402
+from tests.service.server import ServeProcess, free_port  # noqa: E402
 
 ORG = "5e3a2f70-1b4c-4d8e-9f00-0000000c0a70"
 OTHER = "8a1b2c3d-4e5f-4a6b-8c7d-00000fab71c0"
@@ -205,7 +207,7 @@ def figures(name: str, times: list[float]) -> str:
     )
 
 
-def run(url: str, images: int, samples: int, load: Any) -> None:
+def run(url: str, images: int, samples: int, load: Any, workdir: str) -> None:
     engine = create_engine(url)
     migrations.upgrade(engine)
     with engine.begin() as c:
@@ -220,13 +222,15 @@ def run(url: str, images: int, samples: int, load: Any) -> None:
     engine.dispose()
     print(f"{make_url(url).get_backend_name()}: {count:,} image records loaded in {loaded:.1f} s")
 
-    settings = from_dict({"database": url, "organizations": [
+    document = {"database": url, "organizations": [
         {"name": "contoso", "id": ORG, "issuer": "https://vstoken.dev.azure.com/" + ORG,
          "api_keys": [{"name": "bench", "sha256": hashlib.sha256(KEY.encode()).hexdigest(),
                        "scopes": ["read"]}]},
         {"name": "fabrikam", "id": OTHER,
-         "issuer": "https://vstoken.dev.azure.com/" + OTHER}]})  # fmt: skip
-    app = create_app(settings)
+         "issuer": "https://vstoken.dev.azure.com/" + OTHER}]}  # fmt: skip
+    app = create_app(from_dict(document))  # for the in-process figures
+    config = Path(workdir) / "service.yml"
+    config.write_text(yaml.safe_dump(document))
     rng = random.Random(7)
     ours = [i for i in rng.sample(range(images), samples * 2) if (i // PER_REPORT) % 10][:samples]
     theirs = [  # only other-org digests this organization holds nowhere (crawl, snapshot)
@@ -237,12 +241,11 @@ def run(url: str, images: int, samples: int, load: Any) -> None:
     indexes = images // 40
     picked = rng.sample(range(indexes), min(samples, indexes))
     children = [f"sha256:{i * 1000003 + rng.randint(0, 1):064x}" for i in picked]
-    with (
-        ThreadServer(app) as server,
-        httpx.Client(
+    server = ServeProcess(config, free_port()).start(timeout=120)  # its own process, as deployed
+    try:
+        client = httpx.Client(
             base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
-        ) as client,
-    ):
+        )
         questions = {
             "trace by digest (pushed)": [{"digest": digest(i)} for i in ours],
             "trace by platform digest (index)": [{"digest": d} for d in children],
@@ -264,9 +267,12 @@ def run(url: str, images: int, samples: int, load: Any) -> None:
         print(figures("another org's digest (404)", measure(client, other, expect=404)))
         unmapped = [{"unmapped": "true", "cluster": "aks-1"}] * 10
         print(figures("unmapped, one cluster (5,000 pods)", measure(client, unmapped)))
-        print(f"  in the process, no HTTP (load average {os.getloadavg()[0]:.1f})")
-        for name, asked in questions.items():
-            print(figures(name, in_process(app, asked)))
+        client.close()
+    finally:
+        server.stop()
+    print(f"  in the process, no HTTP (load average {os.getloadavg()[0]:.1f})")
+    for name, asked in questions.items():
+        print(figures(name, in_process(app, asked)))
     app.state.engine.dispose()
 
 
@@ -292,7 +298,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        run(f"sqlite:///{tmp}/bench.db", args.images, args.samples, sqlite_load)
+        run(f"sqlite:///{tmp}/bench.db", args.images, args.samples, sqlite_load, tmp)
     admin = os.environ.get("CM_TEST_POSTGRES_URL")
     if args.postgres and admin:
         name = f"cm_bench_{uuid.uuid4().hex[:8]}"
@@ -301,7 +307,8 @@ def main() -> None:
             c.exec_driver_sql(f'CREATE DATABASE "{name}"')
         try:
             url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-            run(url, args.images, args.samples, postgres_load)
+            with tempfile.TemporaryDirectory() as tmp:
+                run(url, args.images, args.samples, postgres_load, tmp)
         finally:
             with engine.connect() as c:
                 c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
