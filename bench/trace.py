@@ -296,9 +296,12 @@ def main() -> None:
     parser.add_argument(
         "--postgres", action="store_true", help="also PostgreSQL ($CM_TEST_POSTGRES_URL)"
     )
+    parser.add_argument("--only-postgres", action="store_true", help="PostgreSQL, not SQLite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        run(f"sqlite:///{tmp}/bench.db", args.images, args.samples, sqlite_load, tmp)
+    args.postgres = args.postgres or args.only_postgres
+    if not args.only_postgres:
+        with tempfile.TemporaryDirectory() as tmp:
+            run(f"sqlite:///{tmp}/bench.db", args.images, args.samples, sqlite_load, tmp)
     admin = os.environ.get("CM_TEST_POSTGRES_URL")
     if args.postgres and admin:
         name = f"cm_bench_{uuid.uuid4().hex[:8]}"
