@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     from container_mapping.service.commands import register as register_service
 
     register_service(commands)
+    from container_mapping.defender.commands import register as register_defender
+
+    register_defender(commands)
     return parser
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from container_mapping.errors import InvalidReference
 from container_mapping.reference import ImageReference
+from container_mapping.service.defender.trace import defender_part
 from container_mapping.service.ingestion.models import ImageRow, ReportRow
 from container_mapping.service.links.models import ArtifactRow, WorkloadRow
 from container_mapping.service.organizations import OrganizationRow
@@ -65,10 +66,12 @@ def trace_digest(session: Session, org_id: str, digest: str) -> ImageTrace | Non
     produced = _produced_by(session, org_id, family)
     stored = _stored_in(session, org_id, family, artifacts, children)
     runs = _runs_in(session, org_id, family)
-    if not (produced or stored or runs):
+    defender = defender_part(session, org_id, family)
+    if not (produced or stored or runs or defender):
         return None
     return ImageTrace(
-        digest=digest, related=related, producedBy=produced, storedIn=stored, runsIn=runs
+        digest=digest, related=related, producedBy=produced, storedIn=stored, runsIn=runs,
+        defender=defender,
     )
 
 
