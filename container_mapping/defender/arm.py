@@ -25,6 +25,7 @@ ENDPOINT_ENVS = ("CONTAINER_MAPPING_ARM_ENDPOINT", "AZURE_RESOURCE_MANAGER_ENDPO
 SCOPE_ENV = "CONTAINER_MAPPING_ARM_SCOPE"
 TOKEN_ENV = "CONTAINER_MAPPING_ARM_TOKEN"  # noqa: S105 (a variable name)
 PUBLIC = "https://management.azure.com"
+RETRIES = 3
 
 # host -> (token scope, sign-in authority): the clouds azure-mgmt-core itself knows
 KNOWN_CLOUDS = {
@@ -119,6 +120,7 @@ def client_options(where: Cloud) -> dict[str, Any]:
         "credential_scopes": [where.scope],
         "user_agent": USER_AGENT,
         "polling_interval": 5,  # without Retry-After; ARM's operations here take seconds
+        "retry_total": RETRIES,  # azure-core's default of 10 keeps a throttled user waiting
     }
 
 
@@ -173,7 +175,8 @@ def _http_message(err: Any, doing: str, subscription: str | None) -> str:
     if status == 429:
         wait = headers.get("Retry-After") or headers.get("x-ms-user-quota-resets-after")
         after = f" after {wait}" if wait else " in a few minutes"
-        return f"{doing}: ARM is throttling these requests (429, retried 3 times); run again{after}"
+        throttled = f"ARM is throttling these requests (429, retried {RETRIES} times)"
+        return f"{doing}: {throttled}; run again{after}"
     if status == 404:
         return f"{doing}: not found in {sub} (404 {code or 'NotFound'}); check the names given"
     return f"{doing}: ARM answered HTTP {status} {code or ''}".rstrip() + f": {_message(err)}"
