@@ -49,9 +49,9 @@ def check_plans(security: Any, subscription: str) -> None:
 
 
 def bodies(
-    snapshot: Snapshot, subscriptions: Sequence[str], import_id: str
+    snapshot: Snapshot, subscriptions: Sequence[str], import_id: str, limit: int = MAX_BATCH_BYTES
 ) -> Iterator[dict[str, Any]]:
-    """Request bodies of whole records, each under `MAX_BATCH_BYTES`, the last one `complete`."""
+    """Request bodies of whole records, each under `limit` bytes, the last one `complete`."""
     now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     head = {"importId": import_id, "subscriptions": list(subscriptions), "importedAt": now}
     batch: dict[str, list[dict[str, Any]]] = {"images": [], "running": []}
@@ -60,7 +60,7 @@ def bodies(
     for part, seen in records:
         record = seen.to_dict()
         cost = len(json.dumps(record)) + 1
-        if size + cost > MAX_BATCH_BYTES and (batch["images"] or batch["running"]):
+        if size + cost > limit and (batch["images"] or batch["running"]):
             yield {**head, **batch, "complete": False}
             batch, size = {"images": [], "running": []}, 0
         batch[part].append(record)
