@@ -37,9 +37,9 @@ class Pushed:
 
 
 class OciPusher:
-    def __init__(self, registry: str) -> None:
+    def __init__(self, registry: str, auth: tuple[str, str] | None = None) -> None:
         self.base = f"http://{registry}/v2"
-        self.http = httpx.Client(timeout=30)
+        self.http = httpx.Client(timeout=30, auth=auth)
 
     def close(self) -> None:
         self.http.close()

@@ -147,9 +147,10 @@ def _link_registry(args: argparse.Namespace) -> int:
 
 def _post_crawl(args: argparse.Namespace, crawl: Any) -> list[dict[str, Any]]:
     """One request per batch of whole repositories, so each stays under the body limit."""
-    return _call(
+    answers: list[dict[str, Any]] = _call(
         args, lambda client: [client.post("/v1/links/registry", body) for body in crawl.batches()]
     )
+    return answers
 
 
 def _link_pods(args: argparse.Namespace) -> int:
@@ -234,7 +235,7 @@ def _page_url(args: argparse.Namespace, params: dict[str, str]) -> str | None:
     kinds = ("digest", "reference", "repository", "commit")
     shown = {k: v for k, v in params.items() if k in kinds}
     server = (args.server or DEFAULT_SERVER).rstrip("/")
-    return f"{server}/?{urlencode(shown)}" if shown else None
+    return f"{server}/?{urlencode(shown, safe=':/')}" if shown else None
 
 
 def _call(args: argparse.Namespace, request: Any) -> Any:

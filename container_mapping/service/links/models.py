@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -43,7 +44,22 @@ class ArtifactRow(Base):
         UniqueConstraint("org_id", "registry", "repository", "digest"),
         Index("ix_registry_artifacts_org_id_digest", "org_id", "digest"),
         Index("ix_registry_artifacts_org_id_parent_digest", "org_id", "parent_digest"),
-        Index("ix_registry_artifacts_org_id_label_commit", "org_id", "label_commit"),
+        # Partial: most images carry no such label, and an index full of NULLs looks useless
+        # to the planner (SQLite's statistics count them as one value).
+        Index(
+            "ix_registry_artifacts_org_id_label_commit",
+            "org_id",
+            "label_commit",
+            sqlite_where=text("label_commit IS NOT NULL"),
+            postgresql_where=text("label_commit IS NOT NULL"),
+        ),
+        Index(
+            "ix_registry_artifacts_org_id_label_repository",
+            "org_id",
+            "label_repository",
+            sqlite_where=text("label_repository IS NOT NULL"),
+            postgresql_where=text("label_repository IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)

@@ -9,13 +9,16 @@ never interleaved.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from container_mapping.model import parse_time
+from container_mapping.service.errors import ServiceError
 from container_mapping.service.links.labels import claims
 from container_mapping.service.links.models import (
     ArtifactIn,
@@ -47,8 +50,14 @@ def store_crawl(session: Session, org_id: str, body: RegistryLinkIn) -> Registry
                 ArtifactRow.repository == repository,
             )
         )
-    _insert(session, ArtifactRow, list(rows.values()))
-    session.commit()
+    try:
+        _insert(session, ArtifactRow, list(rows.values()))
+        session.commit()
+    except IntegrityError as err:  # another crawl of these repositories committed meanwhile
+        session.rollback()
+        raise ServiceError(
+            409, "another crawl of these repositories was stored at the same moment; post again"
+        ) from err
     return RegistryLinked(
         registry=body.registry, repositories=len(repositories), artifacts=len(rows)
     )
@@ -125,7 +134,8 @@ def _claim_cluster(
         "containers": len(body.containers),
     }
     where = (SnapshotRow.org_id == org_id, SnapshotRow.cluster == body.cluster)
-    if session.execute(update(SnapshotRow).where(*where).values(**values)).rowcount:
+    updated: Any = session.execute(update(SnapshotRow).where(*where).values(**values))
+    if updated.rowcount:
         return
     try:
         with session.begin_nested():
@@ -136,6 +146,6 @@ def _claim_cluster(
         session.execute(update(SnapshotRow).where(*where).values(**values))
 
 
-def _insert(session: Session, table: type, rows: list[dict[str, object]]) -> None:
+def _insert(session: Session, table: type, rows: Sequence[Mapping[str, object]]) -> None:
     for start in range(0, len(rows), INSERT_BATCH):
         session.execute(insert(table), rows[start : start + INSERT_BATCH])

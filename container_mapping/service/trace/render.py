@@ -36,26 +36,27 @@ def _image(console: Console, image: dict[str, Any]) -> None:
         console.print(defender_table(image["defender"]))
 
 
-def _produced(rows: list[dict[str, Any]]) -> Table:
+def _produced(rows: list[dict[str, Any]]) -> Table | str:
     table = Table(title="produced by", title_justify="left", expand=False)
-    for column in ("organization", "project", "pipeline", "run", "repository", "commit",
-                   "branch", "job", "when"):  # fmt: skip
+    for column in ("project", "pipeline", "run (id)", "repository", "branch", "job"):
         table.add_column(column, overflow="fold")
+    for column in ("commit", "when"):
+        table.add_column(column, no_wrap=True)
     for m in rows:
         run = m.get("run") or {}
-        number = f"{run.get('number') or ''} (id {run.get('id')})" if run else ""
+        number = f"{run.get('number') or ''} ({run.get('id')})" if run else ""
         if m["evidence"] == "label":
-            number += " [yellow](labels)[/]"
+            number = (number + " [yellow]labels[/]").strip()
         table.add_row(
-            _name(m["organization"]), _name(m["project"]), _name(m["pipeline"]), number,
+            _name(m["project"]), _name(m["pipeline"]), number,
             m["repository"].get("name") or m["repository"].get("uri") or "",
-            (m.get("commit") or "")[:12], m.get("branch") or "", _name(m["job"]),
+            m.get("branch") or "", _name(m["job"]), (m.get("commit") or "")[:12],
             m.get("when") or "",
         )  # fmt: skip
     return _or_none(table, rows, "no run is known to have produced it")
 
 
-def _stored(rows: list[dict[str, Any]]) -> Table:
+def _stored(rows: list[dict[str, Any]]) -> Table | str:
     table = Table(title="stored in", title_justify="left")
     for column in ("registry", "repository", "tags", "platform", "digest", "seen"):
         table.add_column(column, overflow="fold")
@@ -67,7 +68,7 @@ def _stored(rows: list[dict[str, Any]]) -> Table:
     return _or_none(table, rows, "no registry crawl has seen it")
 
 
-def _running(rows: list[dict[str, Any]], title: str) -> Table:
+def _running(rows: list[dict[str, Any]], title: str) -> Table | str:
     table = Table(title=title, title_justify="left")
     for column in ("cluster", "namespace", "workload", "container", "image", "last seen"):
         table.add_column(column, overflow="fold")
@@ -90,7 +91,7 @@ def _unmapped(console: Console, rows: list[dict[str, Any]]) -> None:
     console.print(_running(rows, f"running, produced by no known run ({len(rows)})"))
 
 
-def _or_none(table: Table, rows: list[Any], empty: str) -> Any:
+def _or_none(table: Table, rows: list[Any], empty: str) -> Table | str:
     return table if rows else f"[dim]{table.title}: {empty}[/]"
 
 

@@ -13,12 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from container_mapping.errors import InvalidReference
 from container_mapping.reference import ImageReference
-from container_mapping.service.defender.trace import defender_part
+from container_mapping.service.defender.trace import defender_rows, with_defender
 from container_mapping.service.ingestion.models import ImageRow, ReportRow
 from container_mapping.service.links.models import ArtifactRow, WorkloadRow
 from container_mapping.service.organizations import OrganizationRow
@@ -46,52 +46,89 @@ class Found:
 
 
 def trace_digests(session: Session, org_id: str, digests: Sequence[str]) -> Found:
-    """Each digest's chain, in the order given; digests nothing is known of are left out."""
-    traces = [t for t in (trace_digest(session, org_id, d) for d in digests[:MAX_IMAGES]) if t]
-    return Found(traces, len(digests) > MAX_IMAGES)
+    """Each digest's chain, in the order given; digests nothing is known of are left out.
+
+    Five indexed queries whatever the number of digests: the crawl's rows of the digests and
+    their children, their indexes' rows, the pushes, the containers, the organization's name.
+    """
+    wanted = list(dict.fromkeys(digests))[:MAX_IMAGES]
+    if not wanted:
+        return Found([], False)
+    near = list(
+        session.scalars(
+            select(ArtifactRow).where(
+                ArtifactRow.org_id == org_id,
+                or_(ArtifactRow.digest.in_(wanted), ArtifactRow.parent_digest.in_(wanted)),
+            )
+        )
+    )
+    parents = sorted({a.parent_digest for a in near if a.digest in wanted and a.parent_digest})
+    artifacts = near + _artifacts(session, org_id, parents)
+    related = {d: _related(d, near, _parents_of(d, near)) for d in wanted}
+    families = {d: [d, *(r.digest for r in related[d])] for d in wanted}
+    every = sorted({member for family in families.values() for member in family})
+    pushes = _pushes(session, org_id, every)
+    runs = _runs_in(session, org_id, every)
+    organization = session.get(OrganizationRow, org_id)
+    name = organization.name if organization else None
+    defender = defender_rows(session, org_id, every)
+    traces = [
+        with_defender(
+            _assemble(d, related[d], families[d], artifacts, pushes, runs, org_id, name),
+            d, related[d], families[d], defender,
+        )  # fmt: skip
+        for d in wanted
+    ]
+    found = [t for t in traces if t is not None]
+    return Found(found, len(set(digests)) > MAX_IMAGES)
 
 
 def trace_digest(session: Session, org_id: str, digest: str) -> ImageTrace | None:
-    artifacts = _artifacts(session, org_id, [digest])
-    parents = {a.parent_digest for a in artifacts if a.parent_digest}
-    children = list(
-        session.scalars(
-            select(ArtifactRow)
-            .where(ArtifactRow.org_id == org_id, ArtifactRow.parent_digest == digest)
-            .limit(MAX_ROWS)
-        )
-    )
-    related = _related(artifacts, children, session, org_id, parents)
-    family = [digest, *(r.digest for r in related)]
-    produced = _produced_by(session, org_id, family)
-    stored = _stored_in(session, org_id, family, artifacts, children)
-    runs = _runs_in(session, org_id, family)
-    defender = defender_part(session, org_id, family)
-    if not (produced or stored or runs or defender):
+    found = trace_digests(session, org_id, [digest]).images
+    return found[0] if found else None
+
+
+def _parents_of(digest: str, near: Sequence[ArtifactRow]) -> list[str]:
+    return sorted({a.parent_digest for a in near if a.digest == digest and a.parent_digest})
+
+
+def _assemble(
+    digest: str,
+    related: list[Related],
+    family: Sequence[str],
+    artifacts: Sequence[ArtifactRow],
+    pushes: Sequence[tuple[ImageRow, ReportRow]],
+    runs: Sequence[WorkloadRow],
+    org_id: str,
+    org_name: str | None,
+) -> ImageTrace | None:
+    members = set(family)
+    mine = [a for a in artifacts if a.digest in members]
+    my_pushes = [(i, r) for i, r in pushes if i.digest in members]
+    produced = _produced_by(my_pushes, mine, org_id, org_name)
+    stored = _stored_in(mine, my_pushes)
+    running_here = [running(w) for w in runs if w.digest in members]
+    if not (produced or stored or running_here):
         return None
     return ImageTrace(
-        digest=digest, related=related, producedBy=produced, storedIn=stored, runsIn=runs,
-        defender=defender,
+        digest=digest, related=related, producedBy=produced, storedIn=stored, runsIn=running_here
     )
 
 
-def _related(
-    artifacts: Sequence[ArtifactRow],
-    children: Sequence[ArtifactRow],
-    session: Session,
-    org_id: str,
-    parents: set[str],
-) -> list[Related]:
-    found = {p: Related(digest=p, relation="index") for p in sorted(parents)}
-    for child in children:
-        found.setdefault(
-            child.digest,
-            Related(digest=child.digest, relation="platform", platform=_platform(child)),
-        )
+def _related(digest: str, near: Sequence[ArtifactRow], parents: Sequence[str]) -> list[Related]:
+    found = {p: Related(digest=p, relation="index") for p in parents}
+    for child in near:
+        if child.parent_digest == digest:
+            found.setdefault(
+                child.digest,
+                Related(digest=child.digest, relation="platform", platform=_platform(child)),
+            )
     return list(found.values())
 
 
-def _artifacts(session: Session, org_id: str, digests: Iterable[str]) -> list[ArtifactRow]:
+def _artifacts(session: Session, org_id: str, digests: Sequence[str]) -> list[ArtifactRow]:
+    if not digests:
+        return []
     return list(
         session.scalars(
             select(ArtifactRow)
@@ -101,8 +138,9 @@ def _artifacts(session: Session, org_id: str, digests: Iterable[str]) -> list[Ar
     )
 
 
-def _produced_by(session: Session, org_id: str, family: Sequence[str]) -> list[ProducedBy]:
-    names = _org_names(session)
+def _pushes(
+    session: Session, org_id: str, family: Sequence[str]
+) -> list[tuple[ImageRow, ReportRow]]:
     rows = session.execute(
         select(ImageRow, ReportRow)
         .join(ReportRow, ReportRow.id == ImageRow.report_id)
@@ -110,15 +148,25 @@ def _produced_by(session: Session, org_id: str, family: Sequence[str]) -> list[P
         .order_by(ReportRow.received_at.desc())
         .limit(MAX_ROWS)
     ).all()
+    return [(image, report) for image, report in rows]
+
+
+def _produced_by(
+    pushes: Sequence[tuple[ImageRow, ReportRow]],
+    artifacts: Sequence[ArtifactRow],
+    org_id: str,
+    name: str | None,
+) -> list[ProducedBy]:
     seen: dict[tuple[str, str], ProducedBy] = {}
-    for image, report in rows:
+    for image, report in pushes:
         key = (report.id, image.digest or "")
         if key not in seen:
-            seen[key] = _from_report(image, report, names.get(org_id))
-    labelled = [
-        _from_labels(a, org_id, names.get(org_id))
-        for a in _artifacts(session, org_id, family)
-        if a.evidence == "label"
+            seen[key] = _from_report(image, report, name)
+    reported = {m.commit.lower() for m in seen.values() if m.commit}
+    labelled = [  # labels that only repeat a reported run's commit add nothing
+        _from_labels(a, org_id, name)
+        for a in artifacts
+        if a.evidence == "label" and not (a.label_commit and a.label_commit in reported)
     ]
     return list(seen.values()) + _dedupe(labelled)
 
@@ -160,13 +208,9 @@ def _dedupe(items: list[ProducedBy]) -> list[ProducedBy]:
 
 
 def _stored_in(
-    session: Session,
-    org_id: str,
-    family: Sequence[str],
-    artifacts: Sequence[ArtifactRow],
-    children: Sequence[ArtifactRow],
+    artifacts: Sequence[ArtifactRow], pushes: Sequence[tuple[ImageRow, ReportRow]]
 ) -> list[StoredIn]:
-    rows = {a.id: a for a in (*artifacts, *children, *_artifacts(session, org_id, family))}
+    rows = {a.id: a for a in artifacts}
     found = [
         StoredIn(
             source="registry",
@@ -182,20 +226,16 @@ def _stored_in(
         for a in sorted(rows.values(), key=lambda a: (a.parent_digest or "", a.digest))
     ]
     crawled = {(s.registry, s.repository, s.digest) for s in found}
-    return found + _reported_locations(session, org_id, family, crawled)
+    return found + _reported_locations([image for image, _ in pushes], crawled)
 
 
 def _reported_locations(
-    session: Session, org_id: str, family: Sequence[str], crawled: set[tuple[str, str, str]]
+    images: Sequence[ImageRow], crawled: set[tuple[str, str, str]]
 ) -> list[StoredIn]:
     """Where the runs said they pushed, for the places no crawl has seen yet."""
     places: dict[tuple[str, str, str], set[str]] = {}
     latest: dict[tuple[str, str, str], datetime | None] = {}
-    for image in session.scalars(
-        select(ImageRow)
-        .where(ImageRow.org_id == org_id, ImageRow.digest.in_(list(family)))
-        .limit(MAX_ROWS)
-    ):
+    for image in images:
         key = (image.registry_host, image.repository, image.digest or "")
         if key in crawled:
             continue
@@ -210,14 +250,15 @@ def _reported_locations(
     ]  # fmt: skip
 
 
-def _runs_in(session: Session, org_id: str, family: Sequence[str]) -> list[RunsIn]:
-    rows = session.scalars(
-        select(WorkloadRow)
-        .where(WorkloadRow.org_id == org_id, WorkloadRow.digest.in_(list(family)))
-        .order_by(WorkloadRow.cluster, WorkloadRow.namespace, WorkloadRow.pod)
-        .limit(MAX_ROWS)
+def _runs_in(session: Session, org_id: str, digests: Sequence[str]) -> list[WorkloadRow]:
+    return list(
+        session.scalars(
+            select(WorkloadRow)
+            .where(WorkloadRow.org_id == org_id, WorkloadRow.digest.in_(list(digests)))
+            .order_by(WorkloadRow.cluster, WorkloadRow.namespace, WorkloadRow.pod)
+            .limit(MAX_ROWS * 4)
+        )
     )
-    return [running(w) for w in rows]
 
 
 def running(w: WorkloadRow) -> RunsIn:
@@ -232,7 +273,7 @@ def running(w: WorkloadRow) -> RunsIn:
         imageId=w.image_id,
         digest=w.digest,
         resolvable=w.resolvable,
-        lastSeen=format_time(w.last_seen),
+        lastSeen=format_time(w.last_seen) or "",
     )
 
 
@@ -273,7 +314,7 @@ def digests_for_reference(session: Session, org_id: str, text: str) -> list[str]
     return [pushed] if pushed else []
 
 
-def digests_for_runs(session: Session, org_id: str, *conditions: object) -> list[str]:
+def digests_for_runs(session: Session, org_id: str, *conditions: ColumnElement[bool]) -> list[str]:
     """Digests the matching reports pushed, newest first, then those labels claim."""
     return _distinct(
         session.scalars(
@@ -323,7 +364,7 @@ def digests_for_pipeline(
     )
 
 
-def _labelled(session: Session, org_id: str, condition: object) -> list[str]:
+def _labelled(session: Session, org_id: str, condition: ColumnElement[bool]) -> list[str]:
     return list(
         session.scalars(
             select(ArtifactRow.digest)

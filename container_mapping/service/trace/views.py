@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
 from container_mapping.service.database import get_session
@@ -32,7 +32,7 @@ def trace(
     pipeline: _Text = None,
     unmapped: bool = False,
     cluster: _Text = None,
-) -> TraceAnswer:
+) -> Response:
     """Which runs produced an image, where it is stored and where it runs; or the reverse."""
     params = {
         "digest": digest,
@@ -41,4 +41,6 @@ def trace(
         "commit": commit,
         "pipeline": pipeline,
     }
-    return answer(session, caller.org_id, question(params, unmapped, cluster))
+    found = answer(session, caller.org_id, question(params, unmapped, cluster))
+    # Serialised once, here: the model was built and checked as it was made.
+    return Response(found.model_dump_json(), media_type="application/json")

@@ -80,9 +80,14 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_registry_artifacts_org_id_digest", ["org_id", "digest"], unique=False
         )
-        batch_op.create_index(
-            "ix_registry_artifacts_org_id_label_commit", ["org_id", "label_commit"], unique=False
-        )
+        for column in ("label_commit", "label_repository"):  # partial: most rows have none
+            batch_op.create_index(
+                f"ix_registry_artifacts_org_id_{column}",
+                ["org_id", column],
+                unique=False,
+                sqlite_where=sa.text(f"{column} IS NOT NULL"),
+                postgresql_where=sa.text(f"{column} IS NOT NULL"),
+            )
         batch_op.create_index(
             "ix_registry_artifacts_org_id_parent_digest", ["org_id", "parent_digest"], unique=False
         )
@@ -150,6 +155,7 @@ def downgrade() -> None:
     op.drop_table("workloads")
     with op.batch_alter_table("registry_artifacts", schema=None) as batch_op:
         batch_op.drop_index("ix_registry_artifacts_org_id_parent_digest")
+        batch_op.drop_index("ix_registry_artifacts_org_id_label_repository")
         batch_op.drop_index("ix_registry_artifacts_org_id_label_commit")
         batch_op.drop_index("ix_registry_artifacts_org_id_digest")
 
