@@ -46,10 +46,6 @@ class Counts:
     def total(self) -> int:
         return self.critical + self.high + self.medium + self.low + self.other
 
-    def plus(self, severity: str) -> Counts:
-        name = severity.lower() if severity.lower() in SEVERITIES else "other"
-        return replace(self, **{name: getattr(self, name) + 1})
-
     def to_dict(self) -> dict[str, int]:
         return {**{s: getattr(self, s) for s in (*SEVERITIES, "other")}, "total": self.total}
 
@@ -107,24 +103,57 @@ def read(client: Any, subscriptions: Sequence[str]) -> Snapshot:
 def _fold(
     client: Any, subscriptions: Sequence[str], key: str, kind: str
 ) -> tuple[tuple[Seen, ...], int, int, int]:
-    found: dict[tuple[str, str, str, str], Seen] = {}
+    """One record per place and image; per row only its counts, tags and push time move."""
+    found: dict[tuple[str, str, str, str], _Place] = {}
     rows = skipped = 0
     pager = Pages(client, subscriptions, QUERY.format(key=key))
     for row in pager:
         rows += 1
-        seen = parse_row(row, kind)
-        if seen is None:
+        identity = _identity(row)
+        if identity is None:
             skipped += 1
             continue
-        place = (seen.resource_id.lower(), seen.registry, seen.repository, seen.digest)
-        before = found.get(place)
-        severity = _status(row)
-        if before is not None:
-            seen = merge(before, seen)
+        place = found.get(identity.key)
+        if place is None:
+            seen = parse_row(row, kind)
+            if seen is None:
+                skipped += 1
+                continue
+            place = found[identity.key] = _Place(seen)
+        place.add(identity.artifact, _status(row))
+    return tuple(p.seen() for p in found.values()), rows, skipped, pager.pages
+
+
+@dataclass(frozen=True)
+class _Identity:
+    key: tuple[str, str, str, str]
+    artifact: dict[str, Any]
+
+
+class _Place:
+    """What the rows of one image in one place add up to, while they are read."""
+
+    def __init__(self, first: Seen) -> None:
+        self.first = first
+        self.tags: set[str] = set(first.tags)
+        self.pushed = first.last_pushed
+        self.counts = dict.fromkeys((*SEVERITIES, "other"), 0)
+
+    def add(self, artifact: dict[str, Any], severity: str | None) -> None:
+        more = artifact.get("tags")
+        if isinstance(more, list) and len(self.tags) < 100:
+            self.tags.update(str(t)[:128] for t in more if t)
+        pushed = _text(artifact.get("lastPushedToRegistryUTC"))
+        if pushed and (self.pushed is None or pushed > self.pushed):
+            self.pushed = pushed
         if severity is not None:
-            seen = replace(seen, findings=seen.findings.plus(severity))
-        found[place] = seen
-    return tuple(found.values()), rows, skipped, pager.pages
+            name = severity.lower()
+            self.counts[name if name in SEVERITIES else "other"] += 1
+
+    def seen(self) -> Seen:
+        tags = tuple(sorted(self.tags))[:100]
+        return replace(self.first, tags=tags, last_pushed=self.pushed,
+                       findings=Counts(**self.counts))  # fmt: skip
 
 
 class Pages:
@@ -158,36 +187,39 @@ def _objects(data: Any) -> Iterable[dict[str, Any]]:
     return [row for row in (data or []) if isinstance(row, dict)]
 
 
-def parse_row(row: dict[str, Any], kind: str) -> Seen | None:
-    """The image a sub-assessment row names, or None when it names none usable."""
+def _identity(row: dict[str, Any]) -> _Identity | None:
     artifact = row.get("artifactDetails")
     resource_id = _resource_id(str(row.get("id") or ""))
     if not isinstance(artifact, dict) or resource_id is None:
         return None
     digest = str(artifact.get("digest") or "").lower()
-    registry = str(artifact.get("registryHost") or "").lower()
-    repository = str(artifact.get("repositoryName") or "")
+    registry = str(artifact.get("registryHost") or "").lower()[:255]
+    repository = str(artifact.get("repositoryName") or "")[:255]
     if not (_DIGEST.fullmatch(digest) and registry and repository):
         return None
+    return _Identity((resource_id.lower(), registry, repository, digest), artifact)
+
+
+def parse_row(row: dict[str, Any], kind: str) -> Seen | None:
+    """The image a sub-assessment row names, or None when it names none usable."""
+    identity = _identity(row)
+    if identity is None:
+        return None
+    artifact = identity.artifact
+    resource_id = _resource_id(str(row["id"])) or ""
+    _, registry, repository, digest = identity.key
     tags = artifact.get("tags")
     return Seen(
         kind=kind,
         resource_id=resource_id,
         subscription=str(row.get("subscriptionId") or _subscription(resource_id)),
-        registry=registry[:255],
-        repository=repository[:255],
+        registry=registry,
+        repository=repository,
         digest=digest,
         tags=tuple(sorted(str(t)[:128] for t in tags if t))[:100] if isinstance(tags, list) else (),
         media_type=_text(artifact.get("mediaType")),
         last_pushed=_text(artifact.get("lastPushedToRegistryUTC")),
     )
-
-
-def merge(a: Seen, b: Seen) -> Seen:
-    """Two rows of one image in one place: the union of their tags, the latest push."""
-    pushed = max(filter(None, (a.last_pushed, b.last_pushed)), default=None)
-    tags = tuple(sorted(set(a.tags) | set(b.tags)))[:100]
-    return replace(a, tags=tags, last_pushed=pushed, media_type=a.media_type or b.media_type)
 
 
 def _status(row: dict[str, Any]) -> str | None:

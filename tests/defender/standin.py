@@ -410,11 +410,10 @@ def _graph(arm: Arm, base: str, method: str, g: dict[str, str], q: Any, body: An
         if r["subscriptionId"] in subscriptions
         and (key is None or f"/assessments/{key.group(1)}/" in r["id"])
     ]
-    rows = [_project(r, query) for r in rows]
     options = body.get("options") or {}
     start = int(options.get("$skipToken") or 0)
     size = min(int(options.get("$top") or 100), arm.page_size * 2)
-    page = rows[start : start + size]
+    page = [_project(r, query) for r in rows[start : start + size]]
     answer: dict[str, Any] = {
         "totalRecords": len(rows),
         "count": len(page),
