@@ -55,12 +55,24 @@ def test_the_same_key_twice_stores_once_and_answers_the_first_answer(service: Se
     assert service.count("reports") == 1 and service.count("images") == 5
 
 
-def test_the_same_key_with_another_body_is_refused(service: Service) -> None:
+def test_the_same_key_with_another_body_keeps_the_first_report(service: Service) -> None:
     token = service.issuer.token(CONTOSO)
-    assert service.post_report(report(CONTOSO, seed="a"), token, key="k").status_code == 201
-    other = service.post_report(report(CONTOSO, seed="b"), token, key="k")
-    assert other.status_code == 422 and other.json()["field"] == "Idempotency-Key"
+    first = service.post_report(report(CONTOSO, seed="a"), token, key="k")
+    again = service.post_report(report(CONTOSO, seed="b", job_name="again"), token, key="k")
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
     assert service.count("reports") == 1
+    with service.engine.connect() as connection:
+        assert connection.execute(text("SELECT job_name FROM reports")).scalar_one() == "Build"
+
+
+def test_another_run_cannot_take_a_runs_key(service: Service) -> None:
+    hostile = service.post_report(
+        report(CONTOSO, run_id="666", seed="h"), service.issuer.token(CONTOSO, run_id="666"), "k"
+    )
+    mine = service.post_report(report(CONTOSO), service.issuer.token(CONTOSO), key="k")
+    assert hostile.status_code == mine.status_code == 201
+    assert hostile.json()["id"] != mine.json()["id"] and service.count("reports") == 2
 
 
 def test_keys_are_per_organization(service: Service) -> None:

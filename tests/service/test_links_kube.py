@@ -7,12 +7,10 @@ a kubeconfig context like any cluster.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from threading import Thread
 from typing import Any
 
 import pytest
@@ -21,6 +19,8 @@ import yaml
 from container_mapping.errors import ConfigError, Error
 from container_mapping.service.links.kube import read_cluster
 from container_mapping.service.links.pods import Workload, running_containers
+from tests.servers import serve
+from tests.service.replies import reply
 from tests.service.test_links_pods import owner, pod
 
 D1 = "sha256:" + "1" * 64
@@ -45,8 +45,6 @@ class FakeCluster:
             ("jobs", "shop", "nightly-1"): owner("Job", "nightly-1", ("CronJob", "nightly")),
         }
         self.requests: list[str] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         cluster = self
@@ -59,23 +57,15 @@ class FakeCluster:
                 cluster.requests.append(self.path)
                 if self.path.startswith("/api/v1/pods"):
                     items = [{k: v for k, v in p.items() if k != "kind"} for p in cluster.pods]
-                    return self._send(200, {"kind": "PodList", "apiVersion": "v1", "items": items})
+                    return reply(self, 200, {"kind": "PodList", "apiVersion": "v1", "items": items})
                 match = _READ.match(self.path)
                 found = match and cluster.owners.get((match[3], match[2], match[4]))
                 if found:
                     kind = {"replicasets": "ReplicaSet", "jobs": "Job"}[match[3]]  # type: ignore[index]
                     version = "apps/v1" if kind == "ReplicaSet" else "batch/v1"
-                    return self._send(200, {**found, "kind": kind, "apiVersion": version})
-                self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                 "reason": "NotFound", "code": 404})  # fmt: skip
-
-            def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                    return reply(self, 200, {**found, "kind": kind, "apiVersion": version})
+                reply(self, 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                  "reason": "NotFound", "code": 404})  # fmt: skip
 
         return Handler
 
@@ -83,21 +73,19 @@ class FakeCluster:
 @pytest.fixture
 def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCluster]:
     fake = FakeCluster()
-    Thread(target=fake.server.serve_forever, daemon=True).start()
-    kubeconfig = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "other",
-        "clusters": [{"name": "local", "cluster": {"server": f"http://127.0.0.1:{fake.server.server_port}"}},
-                     {"name": "dead", "cluster": {"server": "http://127.0.0.1:9"}}],
-        "users": [{"name": "me", "user": {"token": "not-a-real-token"}}],
-        "contexts": [{"name": "aks-test", "context": {"cluster": "local", "user": "me"}},
-                     {"name": "other", "context": {"cluster": "dead", "user": "me"}}],
-    }  # fmt: skip
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig))
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
+    with serve(fake._handler()) as server:
+        kubeconfig = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "other",
+            "clusters": [{"name": "local", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}},
+                         {"name": "dead", "cluster": {"server": "http://127.0.0.1:9"}}],
+            "users": [{"name": "me", "user": {"token": "not-a-real-token"}}],
+            "contexts": [{"name": "aks-test", "context": {"cluster": "local", "user": "me"}},
+                         {"name": "other", "context": {"cluster": "dead", "user": "me"}}],
+        }  # fmt: skip
+        path = tmp_path / "kubeconfig"
+        path.write_text(yaml.safe_dump(kubeconfig))
+        monkeypatch.setenv("KUBECONFIG", str(path))
+        yield fake
 
 
 def test_the_live_cluster_gives_what_the_file_would(cluster: FakeCluster) -> None:

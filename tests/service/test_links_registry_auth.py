@@ -20,7 +20,9 @@ import httpx
 import pytest
 
 from container_mapping.service.links.crawl import Crawler
+from tests.servers import serve
 from tests.service.oci_push import OciPusher
+from tests.service.replies import reply
 from tests.service.server import free_port
 
 USER, PASSWORD = "ops", "s3cret-for-tests"
@@ -98,7 +100,7 @@ class TokenRegistry:
     """
 
     def __init__(self) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         self.config = b'{"os":"linux","architecture":"arm64","config":{"Labels":{"a":"b"}}}'
         self.config_digest = "sha256:" + hashlib.sha256(self.config).hexdigest()
@@ -122,9 +124,9 @@ class TokenRegistry:
                     "registry:catalog:*" if "_catalog" in self.path else "repository:team/api:pull"
                 )
                 if self.headers.get("Authorization") != f"Bearer token-for-{scope}":
-                    realm = f"http://127.0.0.1:{registry.server.server_port}/token"
+                    realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
                     challenge = f'Bearer realm="{realm}",service="stand-in",scope="{scope}"'
-                    return registry._send(self, 401, b"{}", {"WWW-Authenticate": challenge})
+                    return reply(self, 401, {}, {"WWW-Authenticate": challenge})
                 routes = {
                     "/v2/_catalog?n=1000": b'{"repositories":["team/api"]}',
                     "/v2/team/api/tags/list?n=1000": b'{"name":"team/api","tags":["1.0"]}',
@@ -132,44 +134,34 @@ class TokenRegistry:
                     f"/v2/team/api/blobs/{registry.config_digest}": registry.config,
                 }
                 body = routes.get(self.path)
-                registry._send(self, 200 if body else 404, body or b"{}", {})
+                reply(self, 200 if body else 404, body or {})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.handler = Handler
+        self.port = 0
 
     def _token(self, handler: Any) -> None:
         self.token_requests.append(handler.path)
         expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
         if handler.headers.get("Authorization") != expected:
-            return self._send(handler, 401, b"{}", {})
+            return reply(handler, 401, {})
         from urllib.parse import parse_qs, urlsplit
 
         scope = parse_qs(urlsplit(handler.path).query)["scope"][0]
-        self._send(handler, 200, json.dumps({"token": f"token-for-{scope}"}).encode(), {})
-
-    @staticmethod
-    def _send(handler: Any, status: int, body: bytes, headers: dict[str, str]) -> None:
-        handler.send_response(status)
-        for name, value in {"Content-Length": str(len(body)), **headers}.items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(body)
+        reply(handler, 200, {"token": f"token-for-{scope}"})
 
 
 @pytest.fixture
 def token_registry() -> Iterator[TokenRegistry]:
-    from threading import Thread
-
     registry = TokenRegistry()
-    Thread(target=registry.server.serve_forever, daemon=True).start()
-    yield registry
-    registry.server.shutdown()
-    registry.server.server_close()
+    with serve(registry.handler) as server:
+        registry.port = server.server_port
+        yield registry
 
 
 def test_bearer_tokens_per_scope_from_the_token_service(
     token_registry: TokenRegistry, tmp_path: Path
 ) -> None:
-    address = f"127.0.0.1:{token_registry.server.server_port}"
+    address = f"127.0.0.1:{token_registry.port}"
     config = _docker_config(tmp_path / "docker", address, PASSWORD)
     with Crawler(address, docker_config_dir=str(config)) as crawler:
         crawl = crawler.crawl()

@@ -4,11 +4,18 @@ A report and its images are inserted in one transaction and committed before the
 Two deliveries with the same key (a retry, or the same report reaching two processes at the
 same instant) race on the unique constraint `(org_id, idempotency_key)`, not on a
 check-then-insert: the loser's insert fails, it rolls back and answers what the winner stored.
+
+The key the task sends stands for one attempt of one job, so it is stored scoped to the run the
+token names: another run (even a hostile job of the same organization that knows the ids) can
+never take a key that would make this run's report be answered "already stored" and dropped. A
+second delivery of the same attempt whose body differs (post-job run again, `generatedAt`
+moved on) gets the first answer too: the first report of an attempt is the one kept.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +31,7 @@ from container_mapping.service.errors import ServiceError, invalid
 from container_mapping.service.ingestion.models import ImageRow, ReportRow
 from container_mapping.service.trust.models import PipelineCaller
 
+log = logging.getLogger(__name__)
 MAX_KEY_LENGTH = 255
 
 
@@ -60,15 +68,16 @@ class Stored:
 
 
 def idempotency_key(header: str | None, caller: PipelineCaller, body: bytes) -> str:
-    """The caller's key, or one derived from the token and body, so a resend stores once."""
+    """The stored key: the caller's, scoped to its run; else derived from token and body."""
+    scope = f"{caller.project_id}\n{caller.pipeline_id}\n{caller.run_id}\n"
     if header is not None:
         if not header or len(header) > MAX_KEY_LENGTH or not header.isprintable():
             raise invalid(
                 f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
                 "Idempotency-Key",
             )
-        return header
-    seed = f"{caller.token_id or caller.subject}\n{caller.run_id}\n".encode() + body
+        return "key:" + hashlib.sha256(f"{scope}{header}".encode()).hexdigest()
+    seed = f"{scope}{caller.token_id or caller.subject}\n".encode() + body
     return "derived:" + hashlib.sha256(seed).hexdigest()
 
 
@@ -109,9 +118,7 @@ def _first_answer(session: Session, submission: Submission) -> Stored:
             503, "the report could not be stored; retry later", headers={"Retry-After": "5"}
         )
     if row.request_sha256 != submission.body_sha256:
-        raise invalid(
-            "this Idempotency-Key was already used for a different report", "Idempotency-Key"
-        )
+        log.info("a second report for one job attempt (key %s) was not stored", submission.key)
     return Stored(dict(row.response), replayed=True)
 
 

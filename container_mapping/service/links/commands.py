@@ -260,7 +260,18 @@ def _exits(handler: Any) -> Any:
             print(f"container-mapping: {err}", file=sys.stderr)
             return EXIT_NOT_FOUND
 
-    return run
+    def checked(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except ModuleNotFoundError as err:
+            print(
+                f"container-mapping: {args.command} needs {err.name}: "
+                "pip install 'container-mapping[service]'",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+
+    return checked
 
 
 def _print_json(value: Any) -> int:

@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
-from typing import Annotated, Optional
+from typing import Annotated
 
 import jinja2
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from container_mapping.service.database import get_session
 from container_mapping.service.trace.picture import draw
-from container_mapping.service.trace.questions import answer, question
+from container_mapping.service.trace.questions import answer
+from container_mapping.service.trace.views import QuestionDep
 from container_mapping.service.trust.dependencies import ReaderDep
 
 router = APIRouter(include_in_schema=False)
 SessionDep = Annotated[Session, Depends(get_session)]
-_Text = Annotated[Optional[str], Query(max_length=2048)]
 
 COLOURS = {  # fill, stroke
     "commit": ("#eef6ff", "#5b8fd0"),
@@ -68,17 +68,9 @@ def public_page() -> HTMLResponse:
 
 
 @router.get("/page/trace", response_class=HTMLResponse)
-def page_trace(
-    caller: ReaderDep,
-    session: SessionDep,
-    digest: _Text = None,
-    reference: _Text = None,
-    repository: _Text = None,
-    commit: _Text = None,
-) -> HTMLResponse:
+def page_trace(caller: ReaderDep, session: SessionDep, asked: QuestionDep) -> HTMLResponse:
     """One question's chains as an HTML fragment (inline SVG and tables) for the page."""
-    params = {"digest": digest, "reference": reference, "repository": repository, "commit": commit}
-    found = answer(session, caller.org_id, question(params, False, None))
+    found = answer(session, caller.org_id, asked)
     items = [{"trace": t, "picture": draw(t)} for t in found.images]
     html = (
         templates()

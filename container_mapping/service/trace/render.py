@@ -37,7 +37,9 @@ def _image(console: Console, image: dict[str, Any]) -> None:
 
 
 def _produced(rows: list[dict[str, Any]]) -> Table | str:
-    table = Table(title="produced by", title_justify="left", expand=False)
+    organizations = sorted({_name(m["organization"]) for m in rows} - {""})
+    title = "produced by" + (f" (organization {', '.join(organizations)})" if organizations else "")
+    table = Table(title=title, title_justify="left", expand=False)
     for column in ("project", "pipeline", "run (id)", "repository", "branch", "job"):
         table.add_column(column, overflow="fold")
     for column in ("commit", "when"):

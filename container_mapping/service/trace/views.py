@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from container_mapping.service.database import get_session
 from container_mapping.service.trace.models import TraceAnswer
-from container_mapping.service.trace.questions import answer, question
+from container_mapping.service.trace.questions import Question, answer, question
 from container_mapping.service.trust.dependencies import ReaderDep
 
 router = APIRouter(prefix="/v1", tags=["trace"])
@@ -21,10 +21,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _Text = Annotated[Optional[str], Query(max_length=2048)]
 
 
-@router.get("/trace", response_model=TraceAnswer, responses={404: {}, 422: {}})
-def trace(
-    caller: ReaderDep,
-    session: SessionDep,
+def asked(
     digest: _Text = None,
     reference: _Text = None,
     repository: _Text = None,
@@ -32,8 +29,8 @@ def trace(
     pipeline: _Text = None,
     unmapped: bool = False,
     cluster: _Text = None,
-) -> Response:
-    """Which runs produced an image, where it is stored and where it runs; or the reverse."""
+) -> Question:
+    """The one question the query parameters ask (422 naming the parameter otherwise)."""
     params = {
         "digest": digest,
         "reference": reference,
@@ -41,6 +38,15 @@ def trace(
         "commit": commit,
         "pipeline": pipeline,
     }
-    found = answer(session, caller.org_id, question(params, unmapped, cluster))
+    return question(params, unmapped, cluster)
+
+
+QuestionDep = Annotated[Question, Depends(asked)]
+
+
+@router.get("/trace", response_model=TraceAnswer, responses={404: {}, 422: {}})
+def trace(caller: ReaderDep, session: SessionDep, asked: QuestionDep) -> Response:
+    """Which runs produced an image, where it is stored and where it runs; or the reverse."""
+    found = answer(session, caller.org_id, asked)
     # Serialised once, here: the model was built and checked as it was made.
     return Response(found.model_dump_json(), media_type="application/json")
