@@ -210,3 +210,27 @@ def test_the_route_takes_records_of_its_own_scope_and_organization(
     with links.client(FABRIKAM, "read") as client:
         assert client.get("/v1/trace", params={"digest": WORKER}).status_code == 404
     assert trace(links, WORKER)["images"][0]["defender"]["findings"]["low"] == 5
+
+
+def test_imports_at_once_never_fail_the_service(links: Service) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    records = [{"resourceId": ACR, "subscription": SUBSCRIPTION, "name": "contosoacr",
+                "registry": HOST, "repository": "shop/api", "digest": digest(f"race/{i}"),
+                "findings": {"high": i % 3}} for i in range(50)]  # fmt: skip
+
+    def post(n: int) -> int:
+        body = {"importId": f"6d1f2c3b-0a4e-4b5c-8d7e-1f2a3b4c5d{n:02x}",
+                "subscriptions": [SUBSCRIPTION], "importedAt": "2026-11-27T12:00:00Z",
+                "images": records, "complete": True}  # fmt: skip
+        with links.client(CONTOSO, "link") as client:
+            return client.post("/v1/links/defender", json=body).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(post, range(8)))
+    assert set(statuses) <= {200, 409} and 200 in statuses, statuses
+    engine = create_engine(links.database)
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT count(*) FROM defender_images")).scalar_one()
+    engine.dispose()
+    assert stored == 50

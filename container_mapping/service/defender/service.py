@@ -39,16 +39,21 @@ STALE_IMPORT = timedelta(days=1)  # an import left unfinished this long is forgo
 
 def store(session: Session, org_id: str, body: DefenderLinkIn) -> DefenderLinked:
     _check_scope(body)
+    try:
+        answer = _store(session, org_id, body)
+        session.commit()
+    except IntegrityError as err:  # two imports of one organization adding the same record
+        session.rollback()
+        raise ServiceError(409, "another import is writing the same records; run it again") from err
+    return answer
+
+
+def _store(session: Session, org_id: str, body: DefenderLinkIn) -> DefenderLinked:
     now = datetime.now(timezone.utc)
     images = _apply(session, org_id, body.importId, "registry", body.images, now)
     running = _apply(session, org_id, body.importId, "cluster", body.running, now)
     if body.complete:
         images.removed, running.removed = _sweep(session, org_id, body, now)
-    try:
-        session.commit()
-    except IntegrityError as err:  # two imports of one organization writing the same record
-        session.rollback()
-        raise ServiceError(409, "another import is writing the same records; run it again") from err
     return DefenderLinked(
         importId=body.importId, complete=body.complete, images=images, running=running
     )
