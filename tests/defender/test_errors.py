@@ -106,3 +106,20 @@ def test_the_endpoint_must_be_https(arm: StandIn, endpoint: str) -> None:
     done = cli(arm, "inventory", "--subscription", SUBSCRIPTION, *CONNECTOR,
                "--arm-endpoint", endpoint)  # fmt: skip
     assert "must be an https:// URL" in one_line(done, code=2)
+
+
+def test_import_without_access_stops_at_the_first_subscription(arm: StandIn) -> None:
+    port = free_port()
+    line = one_line(cli(arm, "import", "--subscription", FORBIDDEN,
+                        "--server", f"http://127.0.0.1:{port}", "--api-key", "k"))  # fmt: skip
+    assert f"reading Defender plan Containers: no access to subscription {FORBIDDEN}" in line
+    assert not arm.arm.calls("POST", "ResourceGraph")
+
+
+def test_the_endpoint_flag_wins_over_the_environment(arm: StandIn) -> None:
+    connect(arm)
+    elsewhere = {"AZURE_RESOURCE_MANAGER_ENDPOINT": "https://127.0.0.1:9"}
+    done = cli(arm, "inventory", "--subscription", SUBSCRIPTION, *CONNECTOR, "--json",
+               "--arm-endpoint", arm.url, **elsewhere)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
