@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from container_mapping.defender.arm import explained
+from container_mapping.defender.arm import DefenderError, explained
 
 REGISTRY_KEY = "c0b7cfc6-3172-465a-b378-53c7ff2cc0d5"
 RUNTIME_KEY = "c609cf0f-71ab-41e9-a3c6-9a1f7fe1b8d5"
@@ -180,7 +180,17 @@ class Pages:
             yield from _objects(answer.data)
             token = answer.skip_token
             if not token:
+                _check_whole(answer)
                 return
+
+
+def _check_whole(answer: Any) -> None:
+    """Resource Graph flags an answer it cut short without a way to page on."""
+    if str(answer.result_truncated).lower() == "true":
+        raise DefenderError(
+            "Azure Resource Graph cut the answer short and gave no $skipToken to read on; "
+            "import fewer subscriptions at a time (--subscription)"
+        )
 
 
 def _objects(data: Any) -> Iterable[dict[str, Any]]:

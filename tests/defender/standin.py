@@ -136,6 +136,7 @@ class Arm:
     plans: dict[tuple[str, str], str] = field(default_factory=dict)
     findings: list[dict[str, Any]] = field(default_factory=list)
     throttle: int = 0  # answer this many next requests with 429
+    truncate: bool = False  # cut Resource Graph answers short, without a $skipToken
     retry_after: str = "1"
     requests: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -420,7 +421,9 @@ def _graph(arm: Arm, base: str, method: str, g: dict[str, str], q: Any, body: An
         "resultTruncated": "false",
         "data": page,
     }
-    if start + size < len(rows):
+    if start + size < len(rows) and arm.truncate:
+        answer["resultTruncated"] = "true"  # what Resource Graph says when it cannot page on
+    elif start + size < len(rows):
         answer["$skipToken"] = str(start + size)
     return (
         200,

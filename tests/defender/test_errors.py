@@ -123,3 +123,16 @@ def test_the_endpoint_flag_wins_over_the_environment(arm: StandIn) -> None:
                "--arm-endpoint", arm.url, **elsewhere)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_an_answer_cut_short_is_not_taken_for_all(arm: StandIn) -> None:
+    from tests.defender.standin import REGISTRY_KEY, finding, registry_id
+
+    arm.arm.plans[(SUBSCRIPTION, "Containers")] = "Standard"
+    acr = registry_id(SUBSCRIPTION, "rg", "contosoacr")
+    arm.arm.findings = [finding(acr, REGISTRY_KEY, f"CVE-{i}", "High", registry="a.azurecr.io",
+                                repository="app", digest="sha256:" + "b" * 64, tags=[])
+                        for i in range(9)]  # fmt: skip
+    arm.arm.truncate = True
+    line = one_line(cli(arm, "import", "--subscription", SUBSCRIPTION, "--json"))
+    assert "Azure Resource Graph cut the answer short and gave no $skipToken" in line
