@@ -89,7 +89,7 @@ def _load_links_sqlite(c: Any, images: int) -> None:
         SELECT '{ORG}', 'contoso.azurecr.io', printf('team%d/app%d', i, i),
             printf('sha256:%064x', (i * 40 + 1) * 2654435761),
             'application/vnd.oci.image.index.v1+json', json_array(printf('v%d', i * 40 + 1)),
-            NULL, NULL, NULL, '{{}}', '2026-02-01 00:00:00.000000' FROM n
+            '', NULL, NULL, '{{}}', '2026-02-01 00:00:00.000000' FROM n
         UNION ALL
         SELECT '{ORG}', 'contoso.azurecr.io', printf('team%d/app%d', i, i),
             printf('sha256:%064x', i * 1000003 + p),
@@ -115,7 +115,7 @@ def postgres_load(engine: Engine, images: int) -> None:
     reports = images // PER_REPORT
     hexd = "lpad(to_hex({x}), 64, '0')"
     with engine.begin() as c:
-        c.exec_driver_sql(f"""
+        _pg(c, f"""
             INSERT INTO reports (id, org_id, idempotency_key, request_sha256, received_at,
                 protocol, subject, project_id, project_name, pipeline_id, pipeline_name, run_id,
                 run_number, repository_uri, repository_name, "commit", branch, job_name, response)
@@ -126,7 +126,7 @@ def postgres_load(engine: Engine, images: int) -> None:
                 'https://dev.azure.com/contoso/Payments/_git/r' || (i % 2000), 'r' || (i % 2000),
                 lpad(to_hex(i * 7919), 40, '0'), 'refs/heads/main', 'Build', '{{}}'
             FROM generate_series(0, {reports - 1}) AS i""")  # noqa: S608
-        c.exec_driver_sql(f"""
+        _pg(c, f"""
             INSERT INTO images (report_id, org_id, registry, repository, tag, digest, pushed_at,
                 platform, source, evidence)
             SELECT 'r-' || (i / {PER_REPORT}),
@@ -137,22 +137,22 @@ def postgres_load(engine: Engine, images: int) -> None:
                 'observed'
             FROM generate_series(0, {images - 1}) AS i""")  # noqa: S608
         indexes = images // 40
-        c.exec_driver_sql(f"""
+        _pg(c, f"""
             INSERT INTO registry_artifacts (org_id, registry, repository, digest, media_type,
                 tags, parent_digest, platform_os, platform_architecture, labels, crawled_at)
             SELECT '{ORG}', 'contoso.azurecr.io', 'team' || i || '/app' || i,
                 'sha256:' || {hexd.format(x="(i::bigint * 40 + 1) * 2654435761")},
                 'application/vnd.oci.image.index.v1+json', json_build_array('v' || (i * 40 + 1)),
-                NULL, NULL, NULL, '{{}}', timestamptz '2026-02-01'
+                '', NULL, NULL, '{{}}'::json, timestamptz '2026-02-01'
             FROM generate_series(0, {indexes - 1}) AS i
             UNION ALL
             SELECT '{ORG}', 'contoso.azurecr.io', 'team' || i || '/app' || i,
                 'sha256:' || {hexd.format(x="i::bigint * 1000003 + p")},
                 'application/vnd.oci.image.manifest.v1+json', '[]'::json,
                 'sha256:' || {hexd.format(x="(i::bigint * 40 + 1) * 2654435761")}, 'linux',
-                CASE p WHEN 0 THEN 'amd64' ELSE 'arm64' END, '{{}}', timestamptz '2026-02-01'
+                CASE p WHEN 0 THEN 'amd64' ELSE 'arm64' END, '{{}}'::json, timestamptz '2026-02-01'
             FROM generate_series(0, {indexes - 1}) AS i, generate_series(0, 1) AS p""")  # noqa: S608
-        c.exec_driver_sql(f"""
+        _pg(c, f"""
             INSERT INTO workloads (org_id, cluster, snapshot_id, namespace, pod, owner_kind,
                 owner_name, owner_inferred, container, container_kind, image, digest, resolvable,
                 last_seen)
@@ -166,6 +166,11 @@ def postgres_load(engine: Engine, images: int) -> None:
             FROM generate_series(0, 19999) AS i""")  # noqa: S608
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.exec_driver_sql("VACUUM ANALYZE")
+
+
+def _pg(connection: Any, sql: str) -> None:
+    """psycopg reads `%` as a placeholder even without parameters: double it."""
+    connection.exec_driver_sql(sql.replace("%", "%%"))
 
 
 def measure(client: httpx.Client, params: list[dict[str, str]], expect: int = 200) -> list[float]:

@@ -9,6 +9,8 @@ several service processes behind a load balancer; they keep no state of their ow
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,6 +58,22 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+_SQLITE_WRITER = threading.Lock()
+
+
+def writing(session: Session) -> contextlib.AbstractContextManager[object]:
+    """Hold this around a write transaction: on SQLite, one writer thread per process at a time.
+
+    SQLite lets one connection write at a time and makes the others wait in its busy handler,
+    which sleeps in steps of up to 100 ms: with a few threads contending, most of a second goes
+    to sleeping. Queueing the process's writers on a lock hands the database over at once;
+    other processes still wait in the busy handler. PostgreSQL needs no such thing.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return _SQLITE_WRITER
+    return contextlib.nullcontext()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

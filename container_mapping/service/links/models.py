@@ -41,7 +41,16 @@ MAX_CONTAINERS = 100_000
 class ArtifactRow(Base):
     __tablename__ = "registry_artifacts"
     __table_args__ = (
-        UniqueConstraint("org_id", "registry", "repository", "digest"),
+        # One row per place a manifest holds in a repository: tagged itself (parent ""), and
+        # once more as a platform child of each index that lists it.
+        UniqueConstraint(
+            "org_id",
+            "registry",
+            "repository",
+            "digest",
+            "parent_digest",
+            name="uq_registry_artifacts_place",
+        ),
         Index("ix_registry_artifacts_org_id_digest", "org_id", "digest"),
         Index("ix_registry_artifacts_org_id_parent_digest", "org_id", "parent_digest"),
         # Partial: most images carry no such label, and an index full of NULLs looks useless
@@ -70,7 +79,7 @@ class ArtifactRow(Base):
     digest: Mapped[str] = mapped_column(String(71))
     media_type: Mapped[str] = mapped_column(String(255))
     tags: Mapped[list[str]] = mapped_column(JSON)
-    parent_digest: Mapped[Optional[str]] = mapped_column(String(71))
+    parent_digest: Mapped[str] = mapped_column(String(71), default="", server_default="")
     platform_os: Mapped[Optional[str]] = mapped_column(String(64))
     platform_architecture: Mapped[Optional[str]] = mapped_column(String(64))
     platform_variant: Mapped[Optional[str]] = mapped_column(String(64))

@@ -37,11 +37,10 @@ INSERT_BATCH = 5000
 def store_crawl(session: Session, org_id: str, body: RegistryLinkIn) -> RegistryLinked:
     crawled_at = parse_time(body.crawledAt)
     repositories = set(body.repositories) | {a.repository for a in body.artifacts}
-    rows: dict[tuple[str, str], dict[str, object]] = {}
+    rows: dict[tuple[str, str, str], dict[str, object]] = {}
     for artifact in body.artifacts:
-        rows[(artifact.repository, artifact.digest)] = _artifact_row(
-            org_id, body.registry, artifact, crawled_at
-        )
+        place = (artifact.repository, artifact.digest, artifact.parentDigest or "")
+        rows[place] = _artifact_row(org_id, body.registry, artifact, crawled_at)
     for repository in sorted(repositories):
         session.execute(
             delete(ArtifactRow).where(
@@ -75,7 +74,7 @@ def _artifact_row(
         "digest": artifact.digest,
         "media_type": artifact.mediaType,
         "tags": artifact.checked_tags(),
-        "parent_digest": artifact.parentDigest,
+        "parent_digest": artifact.parentDigest or "",
         "platform_os": platform.os if platform else None,
         "platform_architecture": platform.architecture if platform else None,
         "platform_variant": platform.variant if platform else None,

@@ -220,7 +220,7 @@ def _stored_in(
             digest=a.digest,
             mediaType=a.media_type,
             platform=_platform(a),
-            parentDigest=a.parent_digest,
+            parentDigest=a.parent_digest or None,
             seenAt=format_time(a.crawled_at),
         )
         for a in sorted(rows.values(), key=lambda a: (a.parent_digest or "", a.digest))
@@ -289,16 +289,17 @@ def digests_for_reference(session: Session, org_id: str, text: str) -> list[str]
     if ref.digest:
         return [ref.digest]
     tag = ref.tag or "latest"
-    for artifact in session.scalars(
-        select(ArtifactRow).where(
+    # Tagged rows are filtered here, not in SQL: with `parent_digest = ''` in the query,
+    # SQLite's planner took the (org, parent) index and read every tagged row of the org.
+    for digest, tags in session.execute(
+        select(ArtifactRow.digest, ArtifactRow.tags).where(
             ArtifactRow.org_id == org_id,
             ArtifactRow.registry_host == ref.registry,
             ArtifactRow.repository == ref.repository,
-            ArtifactRow.parent_digest.is_(None),
         )
     ):
-        if tag in (artifact.tags or []):
-            return [artifact.digest]
+        if tag in (tags or []):
+            return [str(digest)]
     pushed = session.scalar(
         select(ImageRow.digest)
         .where(

@@ -21,7 +21,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _Text = Annotated[Optional[str], Query(max_length=2048)]
 
 
-def asked(
+async def asked(
     digest: _Text = None,
     reference: _Text = None,
     repository: _Text = None,
@@ -30,7 +30,11 @@ def asked(
     unmapped: bool = False,
     cluster: _Text = None,
 ) -> Question:
-    """The one question the query parameters ask (422 naming the parameter otherwise)."""
+    """The one question the query parameters ask (422 naming the parameter otherwise).
+
+    `async` only so FastAPI runs it in the event loop: it computes, never waits, and a hop to
+    the thread pool would cost more than the work.
+    """
     params = {
         "digest": digest,
         "reference": reference,

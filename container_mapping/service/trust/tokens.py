@@ -29,10 +29,12 @@ _PIPELINE_SUBJECT = re.compile(r"p://(?P<org>[^/]+)/(?P<project>[^/]+)/(?P<pipel
 def verify(token: str, settings: Settings, keys: KeyRing) -> dict[str, Any]:
     """The verified claims of `token`, or a `ServiceError` (401, or 503 when keys are down)."""
     try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
+        unverified_token = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
     except jwt.PyJWTError as err:
         raise unauthorized("the bearer token is not a JWT") from err
+    header, unverified = unverified_token["header"], unverified_token["payload"]
+    if not isinstance(unverified, dict):
+        raise unauthorized("the bearer token's claims are not a JSON object")
     if header.get("alg") != ALGORITHM:
         raise unauthorized(f"tokens signed with {str(header.get('alg'))[:16]!r} are refused")
     org = settings.organization(str(unverified.get("org_id") or ""))

@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(length=71), nullable=False),
         sa.Column("media_type", sa.String(length=255), nullable=False),
         sa.Column("tags", sa.JSON(), nullable=False),
-        sa.Column("parent_digest", sa.String(length=71), nullable=True),
+        sa.Column("parent_digest", sa.String(length=71), server_default="", nullable=False),
         sa.Column("platform_os", sa.String(length=64), nullable=True),
         sa.Column("platform_architecture", sa.String(length=64), nullable=True),
         sa.Column("platform_variant", sa.String(length=64), nullable=True),
@@ -73,7 +73,8 @@ def upgrade() -> None:
             "registry",
             "repository",
             "digest",
-            name=op.f("uq_registry_artifacts_org_id_registry_repository_digest"),
+            "parent_digest",
+            name="uq_registry_artifacts_place",
         ),
     )
     with op.batch_alter_table("registry_artifacts", schema=None) as batch_op:
