@@ -136,6 +136,7 @@ class Arm:
     plans: dict[tuple[str, str], str] = field(default_factory=dict)
     findings: list[dict[str, Any]] = field(default_factory=list)
     throttle: int = 0  # answer this many next requests with 429
+    authorization_codes: list[str] = field(default_factory=list)
     truncate: bool = False  # cut Resource Graph answers short, without a $skipToken
     retry_after: str = "1"
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -287,7 +288,9 @@ def _configuration(arm: Arm, base: str, method: str, g: dict[str, str], q: Any, 
         raise arm_error(400, "InvalidRequestContent", "autoDiscovery")
     if props["autoDiscovery"] == "Disabled" and not props.get("topLevelInventoryList"):
         raise arm_error(400, "InvalidRequestContent", "topLevelInventoryList is required")
-    props.pop("authorization", None)  # write-only
+    code = (props.pop("authorization", None) or {}).get("code")  # write-only
+    if code:
+        arm.authorization_codes.append(code)
     operation = str(uuid.uuid4())
     arm.operations[operation] = arm.lro_polls
     arm.configurations[key] = {

@@ -145,7 +145,11 @@ def test_the_commands_as_a_user_runs_them(arm: StandIn) -> None:
             "CONTAINER_MAPPING_ARM_TOKEN",
         )
     }
-    done = cli("connect", *FLAGS, "--location", "westeurope", "--organizations", "contoso", env=env)
+    code = "ado-consent-code-5f1c"
+    consent = {**env, "CONTAINER_MAPPING_DEVOPS_AUTHORIZATION_CODE": code}
+    done = cli("connect", *FLAGS, "--location", "westeurope", "--organizations", "contoso",
+               env=consent)  # fmt: skip
+    assert arm.arm.authorization_codes == [code] and code not in done.stdout + done.stderr
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "created connector contoso-ado (Succeeded): contoso"
     done = cli("inventory", *FLAGS, "--json", env=env)
