@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from container_mapping import __version__
 from container_mapping.service import database, migrations, organizations
 from container_mapping.service.config import Settings
+from container_mapping.service.defender.views import router as defender_router
 from container_mapping.service.errors import ServiceError
 from container_mapping.service.ingestion.views import router as ingestion_router
 from container_mapping.service.ingestion.writer import GroupWriter
@@ -58,6 +59,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.head = migrations.head()
     app.include_router(ingestion_router)
     app.include_router(links_router)
+    app.include_router(defender_router)
     app.include_router(trace_router)
     app.include_router(page.router)
     app.add_api_route("/", page.public_page, methods=["GET"], include_in_schema=False)

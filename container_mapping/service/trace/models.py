@@ -16,6 +16,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from container_mapping.service.defender.answer import DefenderPart
+
 DIGEST = r"^sha256:[a-f0-9]{64}$"
 QueryKind = Literal["digest", "reference", "repository", "commit", "pipeline", "unmapped"]
 _FROZEN = ConfigDict(frozen=True)
@@ -109,6 +111,7 @@ class ImageTrace(BaseModel):
     producedBy: list[ProducedBy]  # noqa: N815
     storedIn: list[StoredIn]  # noqa: N815
     runsIn: list[RunsIn]  # noqa: N815
+    defender: Optional[DefenderPart] = None
 
 
 class Query(BaseModel):

@@ -30,6 +30,10 @@ def _image(console: Console, image: dict[str, Any]) -> None:
     console.print(_produced(image["producedBy"]))
     console.print(_stored(image["storedIn"]))
     console.print(_running(image["runsIn"], "runs in"))
+    if image.get("defender"):
+        from container_mapping.service.defender.render import defender_table
+
+        console.print(defender_table(image["defender"]))
 
 
 def _produced(rows: list[dict[str, Any]]) -> Table | str:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from container_mapping.errors import InvalidReference
 from container_mapping.reference import ImageReference
+from container_mapping.service.defender.trace import defender_rows, with_defender
 from container_mapping.service.ingestion.models import ImageRow, ReportRow
 from container_mapping.service.links.models import ArtifactRow, WorkloadRow
 from container_mapping.service.organizations import OrganizationRow
@@ -70,8 +71,13 @@ def trace_digests(session: Session, org_id: str, digests: Sequence[str]) -> Foun
     runs = _runs_in(session, org_id, every)
     organization = session.get(OrganizationRow, org_id)
     name = organization.name if organization else None
+    defender = defender_rows(session, org_id, every)
     traces = [
-        _assemble(d, related[d], families[d], artifacts, pushes, runs, org_id, name) for d in wanted
+        with_defender(
+            _assemble(d, related[d], families[d], artifacts, pushes, runs, org_id, name),
+            d, related[d], families[d], defender,
+        )  # fmt: skip
+        for d in wanted
     ]
     found = [t for t in traces if t is not None]
     return Found(found, len(set(digests)) > MAX_IMAGES)
