@@ -78,3 +78,16 @@ def test_a_crawl_answers_200_or_409_and_never_stores_twice(links: Service) -> No
     digest, tags, commit, evidence = rows[0]
     assert digest == D[3] and "bad tag" not in str(tags) and commit == "a" * 40
     assert evidence == "label"
+
+
+def test_a_time_the_calendar_lacks_is_a_422_naming_the_field(links: Service) -> None:
+    """`0000-00-00T00:00:00Z` matches the pattern; it used to reach the parser and answer 500."""
+    pods = {**_snapshot(1, D[4]), "takenAt": "0000-00-00T00:00:00Z"}
+    registry = {"registry": "reg.example:5000", "crawledAt": "2026-02-30T25:00:00Z",
+                "repositories": [], "artifacts": []}  # fmt: skip
+    with links.client(scope="link") as client:
+        for route, body, name in (("pods", pods, "takenAt"), ("registry", registry, "crawledAt")):
+            answer = client.post(f"/v1/links/{route}", json=body)
+            assert answer.status_code == 422, answer.text
+            assert name in answer.text
+    assert _rows(links, "SELECT count(*) FROM workloads WHERE digest = '" + D[4] + "'")[0][0] == 0

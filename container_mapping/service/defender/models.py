@@ -18,7 +18,7 @@ from sqlalchemy import UniqueConstraint as Unique
 from sqlalchemy.orm import Mapped, mapped_column
 
 from container_mapping.service.database import Base
-from container_mapping.service.ingestion.models import DIGEST, REPOSITORY, TIME
+from container_mapping.service.ingestion.models import DIGEST, REPOSITORY, Timestamp
 from container_mapping.service.links.models import REGISTRY
 
 _BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -112,7 +112,7 @@ class DefenderLinkIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     importId: str = Field(pattern=UUID)  # noqa: N815
     subscriptions: list[str] = Field(min_length=1, max_length=1000)
-    importedAt: str = Field(pattern=TIME)  # noqa: N815
+    importedAt: Timestamp  # noqa: N815
     images: list[SeenIn] = Field(default=[], max_length=MAX_RECORDS)
     running: list[SeenIn] = Field(default=[], max_length=MAX_RECORDS)
     complete: bool = False

@@ -12,9 +12,9 @@ stays `container_mapping.model`'s frozen dataclasses.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -33,6 +33,22 @@ _BIG_ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrement
 
 DIGEST = r"^sha256:[a-f0-9]{64}$"
 TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
+
+
+def _a_real_time(value: str) -> str:
+    """The pattern admits `0000-00-00T00:00:00Z` and `…T25:61:…`; a calendar does not."""
+    from container_mapping.errors import Error
+    from container_mapping.model import parse_time
+
+    try:
+        parse_time(value)
+    except Error:
+        raise ValueError("not a real RFC 3339 time (UTC, with Z)") from None
+    return value
+
+
+#: An RFC 3339 UTC time that exists: every time a body carries.
+Timestamp = Annotated[str, Field(pattern=TIME), AfterValidator(_a_real_time)]
 REPOSITORY = (
     r"^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*$"
 )
@@ -129,8 +145,8 @@ class ImageIn(BaseModel):
     imageId: Optional[str] = Field(pattern=DIGEST)  # noqa: N815
     pushed: bool
     source: str = Field(min_length=1, max_length=32)
-    pushedAt: Optional[str] = Field(default=None, pattern=TIME)  # noqa: N815
-    created: Optional[str] = Field(default=None, pattern=TIME)
+    pushedAt: Optional[Timestamp] = None  # noqa: N815
+    created: Optional[Timestamp] = None
     platform: Optional[str] = Field(default=None, max_length=64)
     labels: dict[str, str] = {}
     attribution: AttributionIn
@@ -146,8 +162,8 @@ class ToolIn(BaseModel):
 
 class WindowIn(BaseModel):
     model_config = _LAX
-    since: str = Field(pattern=TIME)
-    until: str = Field(pattern=TIME)
+    since: Timestamp
+    until: Timestamp
 
 
 class EngineIn(BaseModel):
@@ -191,7 +207,7 @@ class ReportIn(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
     schema_: Optional[str] = Field(default=None, alias="$schema")
     schemaVersion: str = Field(pattern=r"^1\.[0-9]+$")  # noqa: N815
-    generatedAt: str = Field(pattern=TIME)  # noqa: N815
+    generatedAt: Timestamp  # noqa: N815
     tool: ToolIn
     window: WindowIn
     engine: EngineIn

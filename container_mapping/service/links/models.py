@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from container_mapping.service.database import Base
-from container_mapping.service.ingestion.models import DIGEST, REPOSITORY, TAG, TIME
+from container_mapping.service.ingestion.models import DIGEST, REPOSITORY, TAG, Timestamp
 
 _TAG_RE = re.compile(TAG)
 _BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -162,7 +162,7 @@ class RegistryLinkIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     registry: str = Field(min_length=1, max_length=255, pattern=REGISTRY)
-    crawledAt: str = Field(pattern=TIME)  # noqa: N815
+    crawledAt: Timestamp  # noqa: N815
     repositories: list[str] = Field(max_length=10_000)
     artifacts: list[ArtifactIn] = Field(max_length=MAX_ARTIFACTS)
     problems: list[str] = Field(default=[], max_length=10_000)
@@ -188,7 +188,7 @@ class PodsLinkIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     cluster: str = _NAME
-    takenAt: str = Field(pattern=TIME)  # noqa: N815
+    takenAt: Timestamp  # noqa: N815
     containers: list[ContainerIn] = Field(max_length=MAX_CONTAINERS)
 
 
