@@ -75,7 +75,10 @@ def trace_digests(session: Session, org_id: str, digests: Sequence[str]) -> Foun
     traces = [
         with_defender(
             _assemble(d, related[d], families[d], artifacts, pushes, runs, org_id, name),
-            d, related[d], families[d], defender,
+            d,
+            related[d],
+            families[d],
+            defender,
         )  # fmt: skip
         for d in wanted
     ]
