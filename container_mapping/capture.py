@@ -11,18 +11,20 @@ for the caller to show.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from container_mapping.attribution import attribute
 from container_mapping.collect.interface import Collection, Collector
 from container_mapping.model import (
     Attribution,
+    Basis,
     CollectionWindow,
     ImageRecord,
     MappingReport,
     PipelineContext,
 )
+from container_mapping.reference import ImageReference
 
 if TYPE_CHECKING:
     from container_mapping.registry import DigestSource
@@ -63,12 +65,12 @@ def capture(
     `on_push` is called as soon as a collector sees a push, before its slower work.
     """
     found = [c.collect(window, deadline, on_push) for c in collectors]
-    records = [_attributed(r, context) for c in found for r in c.records]
+    records = [_attributed(r, context) for r in merge(r for c in found for r in c.records)]
     ours = [r for r in records if r.attribution is not Attribution.OTHER_RUN]
     return MappingReport(
         window=window,
         pipeline=context,
-        images=tuple(_settle_digests(ours, registry, verify, deadline)),
+        images=tuple(merge(_settle_digests(ours, registry, verify, deadline))),
         skipped=tuple(r for r in records if r.attribution is Attribution.OTHER_RUN),
         engine_version=_engine_version(found),
         warnings=tuple(w for c in found for w in c.warnings),
@@ -77,7 +79,56 @@ def capture(
 
 def _attributed(record: ImageRecord, context: PipelineContext) -> ImageRecord:
     verdict, evidence = attribute(record.labels, context)
-    return dataclasses.replace(record, attribution=verdict, attribution_evidence=evidence)
+    if verdict is not Attribution.UNKNOWN:
+        basis = Basis.LABEL
+    else:  # a collector's own evidence (process, ambiguous) stands where labels say nothing
+        basis = record.basis
+    return dataclasses.replace(
+        record, attribution=verdict, attribution_evidence=evidence, basis=basis
+    )
+
+
+_Key = tuple[ImageReference, bool]
+
+
+def merge(records: Iterable[ImageRecord]) -> list[ImageRecord]:
+    """One record per pushed (or built) reference and digest, naming every source that saw it.
+
+    Records of one reference merge when their digests agree or one has none yet (the registry
+    settles it later); two digests for one tag (a tag pushed twice) stay two records.
+    """
+    merged: dict[_Key, list[ImageRecord]] = {}
+    for record in records:
+        same = merged.setdefault((record.reference.with_digest(None), record.pushed), [])
+        for i, kept in enumerate(same):
+            if kept.digest is None or record.digest is None or kept.digest == record.digest:
+                same[i] = _combined(kept, record)
+                break
+        else:
+            same.append(record)
+    return [r for group in merged.values() for r in group]
+
+
+def _combined(kept: ImageRecord, new: ImageRecord) -> ImageRecord:
+    """`kept` completed by what `new` knows; the stronger evidence of the two stands."""
+    seen_by = tuple(dict.fromkeys(kept.seen_by + new.seen_by))
+    digest = kept.digest or new.digest
+    return dataclasses.replace(
+        kept,
+        reference=kept.reference.with_digest(digest),
+        image_id=kept.image_id or new.image_id,
+        pushed_at=kept.pushed_at or new.pushed_at,
+        created=kept.created or new.created,
+        platform=kept.platform or new.platform,
+        labels=kept.labels or new.labels,
+        basis=min(kept.basis, new.basis, key=_BASIS_ORDER.index),
+        seen_by=seen_by,
+        manifests=kept.manifests or new.manifests,
+        note="; ".join(dict.fromkeys(n for n in (kept.note, new.note) if n)) or None,
+    )
+
+
+_BASIS_ORDER = (Basis.LABEL, Basis.PROCESS, Basis.WINDOW_ONLY, Basis.AMBIGUOUS)
 
 
 def _settle_digests(

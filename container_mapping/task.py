@@ -252,7 +252,7 @@ def post_job(job: Job, log: AgentLog, deadline: float) -> int:
     else:
         sink = make_sink(job.inputs, token.http, token)
         delivery = sink.send(report.for_sink(), deadline)  # masks the OIDC token first
-        log.info(summary(report, delivery.endpoint))
+        log.info(summary(report, delivery.endpoint, _left_out(job.inputs, report)))
     _debug_left_out(log, report)
     if note:  # last: a job without an engine needs no word on its window
         log.info(f"container-mapping: {note}")
@@ -312,12 +312,23 @@ def _debug_left_out(log: AgentLog, report: MappingReport) -> None:
             log.debug(f"container-mapping: left out {record.reference}: built, not pushed")
 
 
-def summary(report: MappingReport, endpoint: str) -> str:
+def summary(report: MappingReport, endpoint: str, left_out: int = 0) -> str:
     names = [str(r.reference) for r in report.pushed]
     shown = ", ".join(names[:SHOWN_IN_SUMMARY])
     more = f" and {len(names) - SHOWN_IN_SUMMARY} more" if len(names) > SHOWN_IN_SUMMARY else ""
     noun = "image" if len(names) == 1 else "images"
-    return f"container-mapping: mapped {len(names)} {noun}: {shown}{more} (sent to {endpoint})"
+    line = f"container-mapping: mapped {len(names)} {noun}: {shown}{more} (sent to {endpoint})"
+    if left_out:
+        line += (
+            f"; {left_out} of them not sent: another job used the engine at the same time and "
+            "nothing tells whose they are (attribution ambiguous)"
+        )
+    return line
+
+
+def _left_out(inputs: TaskInputs, report: MappingReport) -> int:
+    """How many records the Defender body leaves out (`ingest.body`); the service takes all."""
+    return len(report.ambiguous) if inputs.protocol == "defender" else 0
 
 
 def _since(report: MappingReport) -> str:
