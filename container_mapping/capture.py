@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from container_mapping.attribution import attribute
+from container_mapping.collect.docker import EngineAbsent
 from container_mapping.collect.interface import Collection, Collector
+from container_mapping.errors import Error
 from container_mapping.model import (
     Attribution,
     Basis,
@@ -23,6 +25,7 @@ from container_mapping.model import (
     ImageRecord,
     MappingReport,
     PipelineContext,
+    Verification,
 )
 from container_mapping.reference import ImageReference
 
@@ -32,20 +35,51 @@ if TYPE_CHECKING:
 RegistryFactory = Callable[[], "DigestSource"]
 
 
-def docker_collectors(environ: Mapping[str, str]) -> list[Collector]:
+def docker_collectors(environ: Mapping[str, str], recording: str | None = None) -> list[Collector]:
     """The collectors for this host: the Docker engine found as the docker CLI finds it."""
     from container_mapping.collect.docker import DockerCollector
 
-    return [DockerCollector.from_environment(environ)]
+    return [DockerCollector.from_environment(environ, recording)]
+
+
+def all_collectors(
+    environ: Mapping[str, str],
+    registry: RegistryFactory,
+    *,
+    host_log: bool = True,
+    recording: str | None = None,
+) -> list[Collector]:
+    """Every collector: the Docker engine, podman's event log, the job's metadata files, buildah.
+
+    Making them costs no process and no request: each looks at its source only in `collect`,
+    and one whose tool is absent finds nothing there at the cost of a `stat`. `host_log`
+    false leaves out podman's event log, which holds every job's pushes on the host: post-job
+    reads it only in a window that pre-job's record bounds, never in a guessed one.
+    """
+    from container_mapping.collect.buildah import BuildahCollector
+    from container_mapping.collect.files import JobFiles
+    from container_mapping.collect.metadata import MetadataCollector
+    from container_mapping.collect.podman import PodmanCollector
+
+    files = JobFiles.from_environment(environ)
+    return [
+        *docker_collectors(environ, recording),
+        PodmanCollector.for_this_user() if host_log else PodmanCollector(None),
+        MetadataCollector(files, registry),
+        BuildahCollector.from_environment(files, environ, registry),
+    ]
 
 
 def registry_factory(environ: Mapping[str, str]) -> RegistryFactory:
-    """A registry client made on first need, with the Docker config's credentials."""
+    """A registry client made on first need (and once), with the Docker config's credentials."""
+    made: list[DigestSource] = []
 
     def make() -> DigestSource:
         from container_mapping.registry import RegistryClient
 
-        return RegistryClient(environ=environ)
+        if not made:
+            made.append(RegistryClient(environ=environ))
+        return made[0]
 
     return make
 
@@ -64,17 +98,48 @@ def capture(
 
     `on_push` is called as soon as a collector sees a push, before its slower work.
     """
-    found = [c.collect(window, deadline, on_push) for c in collectors]
+    found = _collect_all(collectors, window, deadline, on_push)
     records = [_attributed(r, context) for r in merge(r for c in found for r in c.records)]
     ours = [r for r in records if r.attribution is not Attribution.OTHER_RUN]
+    settled = merge(_settle_digests(ours, registry, verify, deadline))
+    images, index_warnings = _with_platforms(settled, registry, deadline)
     return MappingReport(
         window=window,
         pipeline=context,
-        images=tuple(merge(_settle_digests(ours, registry, verify, deadline))),
+        images=tuple(images),
         skipped=tuple(r for r in records if r.attribution is Attribution.OTHER_RUN),
         engine_version=_engine_version(found),
-        warnings=tuple(w for c in found for w in c.warnings),
+        warnings=tuple(w for c in found for w in c.warnings) + tuple(index_warnings),
     )
+
+
+def _collect_all(
+    collectors: Sequence[Collector],
+    window: CollectionWindow,
+    deadline: float | None,
+    on_push: Callable[[], None] | None,
+) -> list[Collection]:
+    """Each collector's findings; a fault of the Docker engine is raised as before.
+
+    The engine is the first collector: an engine that is configured but failing is the job's
+    one warning (the task words it). No engine at all (`EngineAbsent`) is no fault when another
+    collector found pushes, and is raised when none did (the task says "no engine here"). Any
+    other collector's fault costs its own records and one warning.
+    """
+    found: list[Collection] = []
+    absent: EngineAbsent | None = None
+    for i, collector in enumerate(collectors):
+        try:
+            found.append(collector.collect(window, deadline, on_push))
+        except EngineAbsent as err:
+            absent = err
+        except Error as err:
+            if i == 0:
+                raise
+            found.append(Collection((), warnings=(f"{collector.name}: {err}",)))
+    if absent is not None and not any(c.records for c in found):
+        raise absent
+    return found
 
 
 def _attributed(record: ImageRecord, context: PipelineContext) -> ImageRecord:
@@ -124,6 +189,10 @@ def _combined(kept: ImageRecord, new: ImageRecord) -> ImageRecord:
         basis=min(kept.basis, new.basis, key=_BASIS_ORDER.index),
         seen_by=seen_by,
         manifests=kept.manifests or new.manifests,
+        registry_digest=kept.registry_digest or new.registry_digest,
+        verification=(
+            new.verification if kept.verification is Verification.NOT_CHECKED else kept.verification
+        ),
         note="; ".join(dict.fromkeys(n for n in (kept.note, new.note) if n)) or None,
     )
 
@@ -142,6 +211,35 @@ def _settle_digests(
     checked = verify_records(wanted, registry(), deadline)
     by_identity = {id(old): new for old, new in zip(wanted, checked)}
     return [by_identity.get(id(r), r) for r in records]
+
+
+def _with_platforms(
+    records: list[ImageRecord], registry: RegistryFactory, deadline: float | None
+) -> tuple[list[ImageRecord], list[str]]:
+    """Pushed indexes with each platform's manifest, as the registry holds them.
+
+    Only records whose digest the registry was asked for can be indexes (see
+    `RegistryClient.index_manifests`); with no such record, no client is made.
+    """
+    asked = [r for r in records if r.pushed and r.digest and r.registry_digest]
+    if not asked:
+        return records, []
+    client = registry()
+    if not hasattr(client, "index_manifests"):
+        return records, []
+    from container_mapping.http import TransportError
+
+    out, warnings = [], []
+    for record in records:
+        if record in asked:
+            try:
+                manifests = client.index_manifests(record.reference, deadline)
+            except (Error, TransportError) as err:
+                warnings.append(f"could not list the platforms of {record.reference}: {err}")
+                manifests = ()
+            record = dataclasses.replace(record, manifests=manifests) if manifests else record
+        out.append(record)
+    return out, warnings
 
 
 def _engine_version(found: Sequence[Collection]) -> str | None:
