@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from container_mapping.attribution import attribute
 from container_mapping.collect.docker import EngineAbsent
-from container_mapping.collect.interface import Collection, Collector
+from container_mapping.collect.interface import Collection, Collector, Pusher
 from container_mapping.errors import Error
 from container_mapping.model import (
     Attribution,
@@ -99,7 +99,11 @@ def capture(
     `on_push` is called as soon as a collector sees a push, before its slower work.
     """
     found = _collect_all(collectors, window, deadline, on_push)
-    records = [_attributed(r, context) for r in merge(r for c in found for r in c.records)]
+    pushers = _pushers(found)
+    records = [
+        _by_process(_attributed(r, context), pushers, context)
+        for r in merge(r for c in found for r in c.records)
+    ]
     ours = [r for r in records if r.attribution is not Attribution.OTHER_RUN]
     settled = merge(_settle_digests(ours, registry, verify, deadline))
     images, index_warnings = _with_platforms(settled, registry, deadline)
@@ -151,6 +155,45 @@ def _attributed(record: ImageRecord, context: PipelineContext) -> ImageRecord:
     return dataclasses.replace(
         record, attribution=verdict, attribution_evidence=evidence, basis=basis
     )
+
+
+#: Sources that see every job's pushes on the host (the others read this job's own files).
+HOST_WIDE_SOURCES = frozenset({"docker", "podman"})
+
+
+def _pushers(found: Sequence[Collection]) -> tuple[Pusher, ...] | None:
+    watched = [c.pushers for c in found if c.pushers is not None]
+    return tuple(p for group in watched for p in group) if watched else None
+
+
+def _by_process(
+    record: ImageRecord, pushers: tuple[Pusher, ...] | None, context: PipelineContext
+) -> ImageRecord:
+    """Where labels say nothing: the push client's job, else whether another job pushed too.
+
+    A client of this job (its SYSTEM_JOBID and BUILD_BUILDID) pushing the reference makes the
+    record ours; only another job's client makes it another run's (left out). No client seen,
+    while another job's client was seen pushing in the window: `ambiguous`. Nobody watching
+    (no recorder), or no other job seen: the window decides, as before.
+    """
+    if record.basis is Basis.LABEL or pushers is None or not context.in_pipeline:
+        return record
+    if not set(record.seen_by) <= HOST_WIDE_SOURCES:
+        return record  # also seen in the job's own files
+    plain = record.reference.with_digest(None)
+    clients = [p for p in pushers if plain in p.references]
+    ours = [p for p in clients if _same_job(p, context)]
+    if ours and len(ours) == len(clients):
+        return dataclasses.replace(record, attribution=Attribution.MATCH, basis=Basis.PROCESS)
+    if clients and not ours:
+        return dataclasses.replace(record, attribution=Attribution.OTHER_RUN, basis=Basis.PROCESS)
+    if clients or any(not _same_job(p, context) for p in pushers):
+        return dataclasses.replace(record, basis=Basis.AMBIGUOUS)
+    return record
+
+
+def _same_job(pusher: Pusher, context: PipelineContext) -> bool:
+    return pusher.job_id == (context.job_id or "") and pusher.run_id == (context.run_id or "")
 
 
 _Key = tuple[ImageReference, bool]

@@ -133,6 +133,7 @@ def main(argv: list[str]) -> None:
     out = _Output(fd)
     out.write({"recorder": 1, "pid": os.getpid(), "since": since, "started": started})
     threading.Thread(target=_guard, args=(path, agent, started), daemon=True).start()
+    threading.Thread(target=_watch_pushers, args=(out,), daemon=True).start()
     last = since
     while True:
         try:
@@ -164,20 +165,81 @@ def _alive(pid: int) -> bool:
 
 class _Output:
     def __init__(self, fd: int) -> None:
+        import threading
+
         self.fd = fd
         self.size = 0
         self.cut = False
+        self.lock = threading.Lock()
 
     def write(self, record: Mapping[str, Any]) -> None:
-        if self.cut:
-            return
         import json
 
         line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
-        if self.size + len(line) > MAX_FILE - 64:
-            line, self.cut = b'{"cut":true}\n', True
-        os.write(self.fd, line)
-        self.size += len(line)
+        with self.lock:
+            if self.cut:
+                return
+            if self.size + len(line) > MAX_FILE - 64:
+                line, self.cut = b'{"cut":true}\n', True
+            os.write(self.fd, line)
+            self.size += len(line)
+
+
+# -- who pushes: the client process, seen while the push runs --------------------------------
+
+PUSH_CLIENTS = frozenset({"docker", "podman", "buildah"})
+JOB_KEYS = {"SYSTEM_JOBID": "job", "BUILD_BUILDID": "run", "SYSTEM_COLLECTIONURI": "org"}
+PROC_POLL = 0.05
+MAX_SEEN = 50_000
+
+
+def _watch_pushers(out: _Output) -> None:
+    """Every `PROC_POLL` seconds, each new `docker/podman/buildah … push` process and its job.
+
+    When the engine's push event arrives the client has usually exited (measured: 1 push in 5
+    found then), so clients are looked for while they run. A process's environment names its
+    job (SYSTEM_JOBID, BUILD_BUILDID): readable for this user's processes (or all, as root).
+    """
+    seen: set[int] = set()
+    while True:
+        try:
+            pids = [int(n) for n in os.listdir("/proc") if n.isdigit()]
+        except OSError:
+            return
+        for pid in pids:
+            if pid not in seen:
+                seen.add(pid)
+                found = _pusher(pid)
+                if found is not None:
+                    out.write(found)
+        if len(seen) > MAX_SEEN:
+            seen = set(pids)
+        time.sleep(PROC_POLL)
+
+
+def _pusher(pid: int) -> dict[str, Any] | None:
+    argv = _proc_file(pid, "cmdline", 16 * 1024).split(b"\0")
+    if not argv or os.path.basename(argv[0]).decode("utf-8", "replace") not in PUSH_CLIENTS:
+        return None
+    if b"push" not in argv[1:4]:
+        return None
+    environ = _proc_file(pid, "environ", 256 * 1024).split(b"\0")
+    job = {}
+    for entry in environ:
+        key, _, value = entry.partition(b"=")
+        name = JOB_KEYS.get(key.decode("latin-1"))
+        if name:
+            job[name] = value.decode("utf-8", "replace")[:300]
+    refs = [a.decode("utf-8", "replace")[:300] for a in argv[2:40] if a and not a.startswith(b"-")]
+    return {"pusher": 1, "pid": pid, "at": time.time(), "refs": refs[:20], **job}
+
+
+def _proc_file(pid: int, name: str, limit: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as handle:
+            return handle.read(limit)
+    except OSError:
+        return b""
 
 
 def _follow(socket_path: str, since: float, out: _Output) -> float:
@@ -274,6 +336,7 @@ class Recording(NamedTuple):
     events: list[dict[str, Any]]
     complete: bool  # holds every image event since the job's start
     problem: str | None  # why it cannot be trusted (missing, dead, corrupt, cut)
+    pushers: list[dict[str, Any]] = []  # push clients seen running, with their job
 
 
 def read(path: str, since: float) -> Recording:
@@ -294,7 +357,7 @@ def read(path: str, since: float) -> Recording:
     header = _header(lines[0])
     if header is None:
         return Recording([], False, "the recorder's file is not one it wrote")
-    events, bad, cut = [], 0, len(data) > MAX_FILE
+    events, pushers, bad, cut = [], [], 0, len(data) > MAX_FILE
     for line in lines[1:]:
         if not line.strip():
             continue
@@ -305,19 +368,22 @@ def read(path: str, since: float) -> Recording:
             continue
         if isinstance(event, dict) and event.get("cut") is True:
             cut = True
+        elif isinstance(event, dict) and event.get("pusher") == 1:
+            pushers.append(event)
         elif isinstance(event, dict) and isinstance(event.get("timeNano"), int):
             events.append(event)
         else:
             bad += 1
+    problem = None
     if cut:
-        return Recording(events, False, "the recorder's file reached its size limit")
-    if bad:
-        return Recording(events, False, f"the recorder's file has {bad} damaged lines")
-    if header["since"] > since + 1:
-        return Recording(events, False, "the recorder started after the job")
-    if not _alive(int(header["pid"])):
-        return Recording(events, False, "the recorder stopped before post-job")
-    return Recording(events, True, None)
+        problem = "the recorder's file reached its size limit"
+    elif bad:
+        problem = f"the recorder's file has {bad} damaged lines"
+    elif header["since"] > since + 1:
+        problem = "the recorder started after the job"
+    elif not _alive(int(header["pid"])):
+        problem = "the recorder stopped before post-job"
+    return Recording(events, problem is None, problem, pushers)
 
 
 def _header(line: bytes) -> dict[str, float] | None:

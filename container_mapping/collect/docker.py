@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from container_mapping.collect.interface import Collection
+from container_mapping.collect.interface import Collection, Pusher
 from container_mapping.engine import Engine
 from container_mapping.errors import EngineError, EngineUnavailable, Error
 from container_mapping.model import CollectionWindow, ImageRecord, parse_time
@@ -77,15 +77,17 @@ class DockerCollector:
                 raise EngineAbsent(str(err)) from err.__cause__
             raise
         warnings = [self.engine.address.note] if self.engine.address.note else []
-        events = self._events(window, warnings)
+        events, pushers = self._events(window, warnings)
         if on_push is not None and any(e.action == "push" for e in events):
             on_push()
         images = _ImageCache(self.engine)
         records = _pushed(events, images, warnings) + _built_only(events, images)
         logger.debug("inspected %d images for %d records", len(images.seen), len(records))
-        return Collection(tuple(records), version, tuple(warnings))
+        return Collection(tuple(records), version, tuple(warnings), pushers)
 
-    def _events(self, window: CollectionWindow, warnings: list[str]) -> list[_Event]:
+    def _events(
+        self, window: CollectionWindow, warnings: list[str]
+    ) -> tuple[list[_Event], tuple[Pusher, ...] | None]:
         """Image push and tag events in the window, oldest first.
 
         The engine keeps only its most recent events (256 in moby, of every type), so the
@@ -110,7 +112,7 @@ class DockerCollector:
             if err.status_code is not None:
                 raise
             warnings.append(f"{err}; kept the {len(parsed)} events read before it")
-        complete = self._recorded(window, parsed, warnings)
+        complete, pushers = self._recorded(window, parsed, warnings)
         if invalid == 1:
             warnings.append(f"skipped an image event that is not valid: {first_invalid}")
         elif invalid:
@@ -127,18 +129,18 @@ class DockerCollector:
         logger.debug(
             "%d events in the engine's buffer, %d push/tag in the window", buffered, len(parsed)
         )
-        return parsed
+        return parsed, pushers
 
     def _recorded(
         self, window: CollectionWindow, parsed: list[_Event], warnings: list[str]
-    ) -> bool:
+    ) -> tuple[bool, tuple[Pusher, ...] | None]:
         """Add the recorder's events; whether they hold every event since the window's start.
 
         A recorder that is missing, stopped early or whose file is damaged is said once, and
         the engine's buffer alone stands (with its own warning when it was cut).
         """
         if self.recording is None:
-            return False
+            return False, None
         from container_mapping.recorder import read
 
         since, until = window.since.timestamp(), window.until.timestamp()
@@ -152,7 +154,24 @@ class DockerCollector:
                 f"{recording.problem}: used the engine's own event buffer (its last "
                 f"{ENGINE_EVENT_BUFFER} events) for what it missed"
             )
-        return recording.complete
+        pushers = tuple(p for raw in recording.pushers[:MAX_RECORDED] if (p := _pusher(raw)))
+        return recording.complete, pushers
+
+
+def _pusher(raw: Mapping[str, Any]) -> Pusher | None:
+    """A recorded push client; its arguments that are references (flags' values are not)."""
+    refs = set()
+    for text in raw.get("refs") or ():
+        try:
+            ref = ImageReference.parse(str(text))
+        except Error:
+            continue
+        if ref.tag is None and ref.digest is None:
+            ref = ImageReference(ref.registry, ref.repository, "latest")
+        refs.add(ref.with_digest(None))
+    if not refs:
+        return None
+    return Pusher(frozenset(refs), str(raw.get("job") or ""), str(raw.get("run") or ""))
 
 
 class _ImageCache:

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import jsonschema
 
-from container_mapping.capture import merge
+from container_mapping.capture import _by_process, merge
+from container_mapping.collect.interface import Pusher
 from container_mapping.defender import ingest
 from container_mapping.model import (
+    Attribution,
     Basis,
     CollectionWindow,
     ImageRecord,
@@ -144,3 +146,39 @@ def test_defender_leaves_ambiguous_records_out_and_the_summary_counts_them() -> 
     line = summary(report, "https://defender.example/", len(report.ambiguous))
     assert "mapped 2 images" in line and "1 of them not sent" in line and "ambiguous" in line
     assert "not sent" not in summary(report, "https://svc.example/")
+
+
+CONTEXT = PipelineContext(organization_url="https://dev.azure.com/o/", run_id="7", job_id="job-a")
+
+
+def _by_process_of(record: ImageRecord, *pushers: Pusher) -> ImageRecord:
+    return _by_process(record, pushers, CONTEXT)
+
+
+def _client(job: str, run: str, *refs: str) -> Pusher:
+    return Pusher(frozenset(ImageReference.parse(r) for r in refs), job, run)
+
+
+def test_the_push_client_of_this_job_makes_an_unlabelled_record_ours() -> None:
+    record = _by_process_of(_rec("docker", D1), _client("job-a", "7", "r.example/team/app:1"))
+    assert (record.attribution, record.basis) == (Attribution.MATCH, Basis.PROCESS)
+
+
+def test_another_jobs_client_makes_it_another_runs_and_both_make_it_ambiguous() -> None:
+    theirs = _client("job-b", "8", "r.example/team/app:1")
+    ours = _client("job-a", "7", "r.example/team/app:1")
+    record = _by_process_of(_rec("docker", D1), theirs)
+    assert (record.attribution, record.basis) == (Attribution.OTHER_RUN, Basis.PROCESS)
+    assert _by_process_of(_rec("docker", D1), theirs, ours).basis is Basis.AMBIGUOUS
+
+
+def test_no_client_seen_is_window_only_unless_another_job_pushed_meanwhile() -> None:
+    elsewhere = _client("job-b", "8", "r.example/team/other:1")
+    assert _by_process_of(_rec("docker", D1)).basis is Basis.WINDOW_ONLY
+    assert _by_process_of(_rec("docker", D1), elsewhere).basis is Basis.AMBIGUOUS
+    assert _by_process(_rec("docker", D1), None, CONTEXT).basis is Basis.WINDOW_ONLY
+    # seen in the job's own files too, or labelled: no other job's client changes that
+    in_files = _rec("docker", D1, seen_by=("docker", "metadata-file"))
+    assert _by_process_of(in_files, elsewhere).basis is Basis.WINDOW_ONLY
+    labelled = _rec("docker", D1, basis=Basis.LABEL)
+    assert _by_process_of(labelled, elsewhere).basis is Basis.LABEL
