@@ -85,7 +85,9 @@ def _current_context(config_dir: Path) -> tuple[str | None, str | None]:
         return None, None
     except (OSError, ValueError) as err:
         return None, f"ignoring the Docker config {path}: {_why(err)}; fix or remove it"
-    value = config.get("currentContext") if isinstance(config, dict) else None
+    if not isinstance(config, dict):
+        return None, f"ignoring the Docker config {path}: it is not a JSON object; fix or remove it"
+    value = config.get("currentContext")
     return (value if isinstance(value, str) else None), None
 
 
@@ -268,7 +270,7 @@ class Engine:
 
 
 def _host_and_port(address: EngineAddress, rest: str, default_port: int) -> tuple[str, int]:
-    """`host[:port]` of a tcp:// address; a malformed one is a configuration error, said once."""
+    """`host[:port]` of a tcp:// address; a malformed one is a configuration error (exit 2)."""
     try:
         parsed = urllib.parse.urlsplit("//" + rest)
         return parsed.hostname or "localhost", parsed.port or default_port

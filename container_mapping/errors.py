@@ -30,10 +30,6 @@ class EngineError(Error):
         self.status_code = status_code
 
 
-class CollectorError(Error):
-    """A collector could not read what the job built or pushed."""
-
-
 class RegistryError(Error):
     """A registry could not be asked for a manifest digest."""
 

@@ -1,15 +1,31 @@
 #!/usr/bin/env bash
 # Start or stop the local parts the demo and the tests run against: a Docker engine and an
 # OCI registry, both on loopback, in a state directory of their own (nothing system-wide).
-#   scripts/services.sh start   -> prints `export ...` lines for DOCKER_HOST and CM_TEST_REGISTRY
+#   scripts/services.sh start   -> prints `export ...` lines for DOCKER_HOST, CM_TEST_REGISTRY
+#                                  and CM_REGISTRY_ADDR
 #   scripts/services.sh stop
-# Reuses an engine and registry that are already running from an earlier `start`.
+# Reuses an engine and registry that are already running from an earlier `start` in the same
+# state directory. The demo's directory (the default) keeps its registry on 127.0.0.1:5000;
+# any other directory (a test run's) gets a free port, remembered in the directory, so its
+# tests never talk to a registry someone else left listening on 5000. CM_REGISTRY_ADDR chooses.
 set -euo pipefail
-STATE=${CM_SERVICES_DIR:-/tmp/container-mapping-services}
-REGISTRY_ADDR=${CM_REGISTRY_ADDR:-127.0.0.1:5000}
+DEMO_STATE=/tmp/container-mapping-services
+STATE=${CM_SERVICES_DIR:-$DEMO_STATE}
 SOCK="$STATE/docker.sock"
 
 log() { printf '%s\n' "$*" >&2; }
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+registry_addr() {
+  if [ -n "${CM_REGISTRY_ADDR:-}" ]; then echo "$CM_REGISTRY_ADDR"
+  elif [ -s "$STATE/registry.addr" ]; then cat "$STATE/registry.addr"
+  elif [ "$STATE" = "$DEMO_STATE" ]; then echo 127.0.0.1:5000
+  else echo "127.0.0.1:$(free_port)"
+  fi
+}
 
 engine_up() { [ -S "$SOCK" ] && curl -fsS --max-time 2 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; }
 registry_up() { curl -fsS --max-time 2 "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
@@ -61,10 +77,14 @@ stop_pidfile() {
 
 case "${1:-}" in
   start)
+    mkdir -p "$STATE"
+    REGISTRY_ADDR=$(registry_addr)
+    echo "$REGISTRY_ADDR" >"$STATE/registry.addr"
     start_engine
     start_registry
     echo "export DOCKER_HOST=unix://$SOCK"
     echo "export CM_TEST_REGISTRY=$REGISTRY_ADDR"
+    echo "export CM_REGISTRY_ADDR=$REGISTRY_ADDR"
     ;;
   stop)
     stop_pidfile "$STATE/registry.pid"

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 import pytest
 
 _PIPELINE_PREFIXES = ("SYSTEM_", "BUILD_", "AGENT_", "INPUT_", "ENDPOINT_", "SECRET_", "RELEASE_")
-_KEEP = ("DOCKER_HOST", "CM_TEST_REGISTRY")
 
 
 @pytest.fixture(autouse=True)

@@ -123,7 +123,12 @@ def pull_scope(ref: ImageReference) -> str:
 
 
 class RegistryAuth:
-    """The `Authorization` values that answer registries' challenges, cached for its life."""
+    """The `Authorization` values that answer registries' challenges, cached for its life.
+
+    Keyed by registry and the scope a request needs (`repository:<name>:pull`, or any other
+    the caller asks for), so that any HTTP client can use it: send with `cached`, and on a 401
+    send again once with `answer`.
+    """
 
     def __init__(
         self, http: HttpClient, credentials: DockerCredentials, environ: Mapping[str, str]
@@ -133,75 +138,70 @@ class RegistryAuth:
         self.credentials = credentials
         self._answers: dict[tuple[str, str], str] = {}  # (registry, scope) -> header
 
-    def cached(self, ref: ImageReference) -> str | None:
-        """An earlier answer for `ref`'s repository, or a Basic one for its registry."""
-        found = self._answers.get((ref.registry, pull_scope(ref)))
-        return found or self._answers.get((ref.registry, ""))  # Basic: any repository
+    def cached(self, registry: str, scope: str) -> str | None:
+        """An earlier answer for `scope`, or a Basic one for the whole registry."""
+        found = self._answers.get((registry, scope))
+        return found or self._answers.get((registry, ""))  # Basic: any repository
 
-    def answer(self, ref: ImageReference, response: Response, deadline: float | None) -> str:
-        """The `Authorization` value that answers a 401's challenge."""
-        challenges = {
-            c.scheme: c
-            for c in reversed(parse_challenges(response.headers.get("www-authenticate", "")))
-        }
+    def answer(self, registry: str, scope: str, challenge: str, deadline: float | None) -> str:
+        """The `Authorization` value that answers a 401 whose `WWW-Authenticate` is `challenge`."""
+        challenges = {c.scheme: c for c in reversed(parse_challenges(challenge))}
         if "bearer" in challenges:
-            scope, header = self._bearer(ref, challenges["bearer"], deadline)
+            asked, header = self._bearer(registry, scope, challenges["bearer"], deadline)
         elif "basic" in challenges:
-            scope, header = "", self._basic(ref, deadline)
+            asked, header = "", self._basic(registry, scope, deadline)
         else:
             raise RegistryError(
-                f"401 from registry {ref.registry} for repository {ref.repository} without a "
-                "Basic or Bearer challenge: this registry's authentication is not supported"
+                f"401 from registry {registry} for {_subject(scope)} without a Basic or Bearer "
+                "challenge: this registry's authentication is not supported"
             )
-        self._answers[(ref.registry, scope)] = header
-        self._answers[(ref.registry, pull_scope(ref))] = header
+        self._answers[(registry, asked)] = header
+        self._answers[(registry, scope)] = header
         return header
 
-    def rejected(self, ref: ImageReference, deadline: float | None) -> RegistryError:
+    def rejected(self, registry: str, scope: str, deadline: float | None) -> RegistryError:
         """The error for a 401 that our answer did not lift."""
-        found = self.credentials.lookup(ref.registry, deadline) is not None
+        found = self.credentials.lookup(registry, deadline) is not None
         why = "the credentials were not accepted" if found else "no credentials found"
-        return RegistryError(self._unauthorized(ref, why))
+        return RegistryError(self._unauthorized(registry, scope, why))
 
-    def _basic(self, ref: ImageReference, deadline: float | None) -> str:
-        found = self.credentials.lookup(ref.registry, deadline)
+    def _basic(self, registry: str, scope: str, deadline: float | None) -> str:
+        found = self.credentials.lookup(registry, deadline)
         header = found.basic() if found else None
         if header is None:
-            raise RegistryError(self._unauthorized(ref, "no user and password"))
+            raise RegistryError(self._unauthorized(registry, scope, "no user and password"))
         return header
 
     def _bearer(
-        self, ref: ImageReference, challenge: Challenge, deadline: float | None
+        self, registry: str, scope: str, challenge: Challenge, deadline: float | None
     ) -> tuple[str, str]:
         realm = challenge.params.get("realm", "")
         if urllib.parse.urlsplit(realm).scheme not in ("http", "https"):
-            raise RegistryError(
-                f"registry {ref.registry} asked for a token without a usable realm URL"
-            )
-        scope = challenge.params.get("scope") or pull_scope(ref)
-        found = self.credentials.lookup(ref.registry, deadline)
+            raise RegistryError(f"registry {registry} asked for a token without a usable realm URL")
+        asked = challenge.params.get("scope") or scope
+        found = self.credentials.lookup(registry, deadline)
         if found is not None and not self._may_send_credentials(realm):
             log.warning("not sending credentials to the plain-HTTP token service %s", redact(realm))
             found = None
-        token_request = TokenRequest(realm, challenge.params.get("service"), scope, found)
-        return scope, "Bearer " + self._token(ref, token_request, deadline)
+        request = TokenRequest(realm, challenge.params.get("service"), asked, found)
+        return asked, "Bearer " + self._token(registry, scope, request, deadline)
 
-    def _token(self, ref: ImageReference, request: TokenRequest, deadline: float | None) -> str:
+    def _token(
+        self, registry: str, scope: str, request: TokenRequest, deadline: float | None
+    ) -> str:
         try:
             response = request.send(self._http, deadline)
             if not response.ok:
-                raise RegistryError(_token_refused(ref, request, response.status))
+                raise RegistryError(_token_refused(registry, scope, request, response.status))
             answer = response.json()
         except TransportError as err:
-            raise RegistryError(
-                f"could not reach the token service of {ref.registry}: {err}"
-            ) from err
+            raise RegistryError(f"could not reach the token service of {registry}: {err}") from err
         except ApiError as err:
-            raise RegistryError(f"token service of {ref.registry}: {err}") from err
+            raise RegistryError(f"token service of {registry}: {err}") from err
         token = _token_field(answer)
         if token is None:
             raise RegistryError(
-                f"the token service {redact(request.realm)} of registry {ref.registry} "
+                f"the token service {redact(request.realm)} of registry {registry} "
                 "answered without a token"
             )
         return token
@@ -210,19 +210,26 @@ class RegistryAuth:
         parts = urllib.parse.urlsplit(realm)
         return parts.scheme == "https" or uses_plain_http(parts.netloc, self._environ)
 
-    def _unauthorized(self, ref: ImageReference, why: str) -> str:
+    def _unauthorized(self, registry: str, scope: str, why: str) -> str:
         return (
-            f"401 from registry {ref.registry} for repository {ref.repository} ({why}; Docker "
-            f"config {self.credentials.describe()}): run `docker login {ref.registry}` on the "
+            f"401 from registry {registry} for {_subject(scope)} ({why}; Docker "
+            f"config {self.credentials.describe()}): run `docker login {registry}` on the "
             "agent, or the pipeline's service connection lacks pull rights"
         )
 
 
-def _token_refused(ref: ImageReference, request: TokenRequest, status: int) -> str:
+def _subject(scope: str) -> str:
+    """What a scope is about, for messages: `repository team/app`."""
+    kind, _, rest = scope.partition(":")
+    name = rest.rpartition(":")[0]
+    return f"repository {name}" if kind == "repository" and name else f"scope {scope!r}"
+
+
+def _token_refused(registry: str, scope: str, request: TokenRequest, status: int) -> str:
     sent = "with" if request.credentials is not None else "without"
     return (
         f"HTTP {status} from the token service {redact(request.realm)} of registry "
-        f"{ref.registry} for repository {ref.repository} ({sent} credentials): run "
-        f"`docker login {ref.registry}` on the agent, or the pipeline's service connection "
+        f"{registry} for {_subject(scope)} ({sent} credentials): run "
+        f"`docker login {registry}` on the agent, or the pipeline's service connection "
         "lacks pull rights"
     )

@@ -22,7 +22,7 @@ from container_mapping.http import MAX_BODY, HttpClient, Response, TransportErro
 from container_mapping.model import PlatformManifest
 from container_mapping.reference import DIGEST_RE, ImageReference
 from container_mapping.registry.address import INSECURE_ENV, base_url
-from container_mapping.registry.auth import RegistryAuth
+from container_mapping.registry.auth import RegistryAuth, pull_scope
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +102,14 @@ class RegistryClient:
         deadline: float | None,
         max_body: int = MAX_BODY,
     ) -> Response:
+        scope = pull_scope(ref)
         try:
-            response = self._send(method, url, self._auth.cached(ref), deadline, max_body)
+            response = self._send(
+                method, url, self._auth.cached(ref.registry, scope), deadline, max_body
+            )
             if response.status == 401:
-                authorization = self._auth.answer(ref, response, deadline)
+                challenge = response.headers.get("www-authenticate", "")
+                authorization = self._auth.answer(ref.registry, scope, challenge, deadline)
                 response = self._send(method, url, authorization, deadline, max_body)
         except TransportError as err:
             raise RegistryError(
@@ -113,7 +117,7 @@ class RegistryClient:
                 f"proxy, or list a plain-HTTP registry in {INSECURE_ENV}"
             ) from err
         if response.status == 401:
-            raise self._auth.rejected(ref, deadline)
+            raise self._auth.rejected(ref.registry, scope, deadline)
         _check_status(response, ref)
         return response
 

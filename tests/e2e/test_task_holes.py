@@ -8,6 +8,7 @@ checks are properties of the step (it promises to end within its input), not ben
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import shutil
@@ -37,6 +38,28 @@ def _env(stub: AzureStub, **extra: str) -> dict[str, str]:
     return pipeline_env(stub.collection_uri, **{**inputs, **extra})
 
 
+@pytest.fixture
+def docker_client(docker_host: str) -> Iterator[object]:
+    import docker  # type: ignore[import-untyped]
+
+    client = docker.DockerClient(base_url=docker_host, timeout=60)
+    yield client
+    client.close()
+
+
+@contextlib.contextmanager
+def _job_that_pushed(
+    client: object, docker_host: str, reference: str
+) -> Iterator[tuple[AzureStub, dict[str, str]]]:
+    """A job whose pre-job ran, then built and pushed `reference`; post-job's environment."""
+    with AzureStub() as stub:
+        env = pre_job(_env(stub, DOCKER_HOST=docker_host))
+        build(client, reference)
+        push(client, reference)
+        time.sleep(0.05)  # the engine stamps events with its own clock
+        yield stub, env
+
+
 def _within_budget(run: Run) -> None:
     assert run.seconds < BUDGET + 1, f"the step took {run.seconds:.1f}s of a {BUDGET}s budget"
     assert run.code == 0, run
@@ -54,7 +77,8 @@ def test_another_runs_images_and_built_only_images_stay_on_the_agent(
     import docker  # type: ignore[import-untyped]
 
     client = docker.DockerClient(base_url=docker_host, timeout=60)
-    repo = f"{registry_addr}/cmtest/holes-{uuid.uuid4().hex[:10]}"
+    repo_name = f"cmtest/holes-{uuid.uuid4().hex[:10]}"
+    repo = f"{registry_addr}/{repo_name}"
     with AzureStub() as stub:
         env = pre_job(_env(stub, DOCKER_HOST=docker_host))
         build(client, f"{repo}:ours")
@@ -74,7 +98,8 @@ def test_another_runs_images_and_built_only_images_stay_on_the_agent(
     body = sent.body.decode()
     assert "hunter2-label-secret" not in body and "neighbour-built-only" not in body
     report = sent.json()
-    assert [i["tag"] for i in report["images"]] == ["ours"]
+    assert [i["tag"] for i in report["images"] if i["repository"].endswith(repo_name)] == ["ours"]
+    assert all(i["pushed"] for i in report["images"])
     assert report["skipped"] == []
     debug = [c.message for c in run.commands if c.name == "task.debug"]
     assert any("theirs" in m and "another run" in m for m in debug), debug
@@ -218,18 +243,11 @@ def test_an_endless_engine_answer_is_cut_and_memory_stays_small(endless_engine: 
 @pytest.mark.node
 @pytest.mark.parametrize("route", ["token", "sink"])
 def test_an_endless_token_or_sink_answer_is_cut(
-    docker_host: str, registry_addr: str, route: str
+    docker_client: object, docker_host: str, registry_addr: str, route: str
 ) -> None:
-    import docker
-
-    client = docker.DockerClient(base_url=docker_host, timeout=60)
     reference = f"{registry_addr}/cmtest/endless-{uuid.uuid4().hex[:10]}:1"
     endless = _EndlessServer(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
-    with AzureStub() as stub:
-        env = pre_job(_env(stub, DOCKER_HOST=docker_host))
-        build(client, reference)
-        push(client, reference)
-        time.sleep(0.05)
+    with _job_that_pushed(docker_client, docker_host, reference) as (_, env):
         bad = f"http://127.0.0.1:{endless.port}"
         if route == "token":
             env = {**env, "SYSTEM_COLLECTIONURI": f"{bad}/fabrikam/"}
@@ -237,7 +255,6 @@ def test_an_endless_token_or_sink_answer_is_cut(
             env = {**env, "INPUT_ENDPOINT": f"{bad}/v1/reports"}
         run = run_task(env)
     endless.close()
-    client.close()
     _within_budget(run)
     if route == "token":
         assert "without an oidcToken" in run.warnings[0] or "larger" in run.warnings[0], run
@@ -281,18 +298,11 @@ def _trickling_sink() -> tuple[socket.socket, threading.Event]:
 @pytest.mark.node
 @pytest.mark.parametrize("wrapper", [False, True], ids=["python3", "wrapper-script"])
 def test_a_trickling_sink_cannot_hold_the_step(
-    docker_host: str, registry_addr: str, tmp_path: Path, wrapper: bool
+    docker_client: object, docker_host: str, registry_addr: str, tmp_path: Path, wrapper: bool
 ) -> None:
-    import docker
-
-    client = docker.DockerClient(base_url=docker_host, timeout=60)
     reference = f"{registry_addr}/cmtest/trickle-{uuid.uuid4().hex[:10]}:1"
     sink, stop = _trickling_sink()
-    with AzureStub() as stub:
-        env = pre_job(_env(stub, DOCKER_HOST=docker_host))
-        build(client, reference)
-        push(client, reference)
-        time.sleep(0.05)
+    with _job_that_pushed(docker_client, docker_host, reference) as (_, env):
         env["INPUT_ENDPOINT"] = f"http://127.0.0.1:{sink.getsockname()[1]}/v1/reports"
         if wrapper:  # a python3 that is a script, without exec: Python is a grandchild
             bin_dir = tmp_path / "bin"
@@ -304,7 +314,6 @@ def test_a_trickling_sink_cannot_hold_the_step(
         run = run_task(env, timeout=60)
     stop.set()
     sink.close()
-    client.close()
     _within_budget(run)
     assert len(run.warnings) == 1, run
 
@@ -331,21 +340,13 @@ def test_an_endpoints_query_never_reaches_a_message(tmp_path: Path) -> None:
 @pytest.mark.docker
 @pytest.mark.node
 def test_a_token_with_a_line_break_is_refused_and_never_printed(
-    docker_host: str, registry_addr: str
+    docker_client: object, docker_host: str, registry_addr: str
 ) -> None:
-    import docker
-
-    client = docker.DockerClient(base_url=docker_host, timeout=60)
     reference = f"{registry_addr}/cmtest/crlf-{uuid.uuid4().hex[:10]}:1"
     token = "crlfTokenHead\r\nX-Injected: crlfTokenTail"
-    with AzureStub() as stub:
-        env = pre_job(_env(stub, DOCKER_HOST=docker_host))
-        build(client, reference)
-        push(client, reference)
-        time.sleep(0.05)
+    with _job_that_pushed(docker_client, docker_host, reference) as (stub, env):
         env["ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN"] = token
         run = run_task({**env, "SYSTEM_DEBUG": "true"})
-    client.close()
     _within_budget(run)
     assert "characters no token has" in run.warnings[0], run
     assert_secrets_kept(run, "crlfTokenHead", "crlfTokenTail", ACCESS_TOKEN)

@@ -7,6 +7,7 @@ import io
 import json
 import tarfile
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 #: Every image `image_archive` makes has this label, valued with a run id, to delete them by.
@@ -23,17 +24,20 @@ def build(
         _add_file(tar, "Dockerfile", dockerfile.encode())
         _add_file(tar, "payload", (content or uuid.uuid4().hex).encode())
     buffer.seek(0)
+    # Every payload differs, so the build cache never hits: skip looking, which on an engine
+    # holding 10,000 images compares each of them (seconds a build).
     image, _ = client.images.build(
-        fileobj=buffer, custom_context=True, tag=tag, labels=labels or {}, rm=True
+        fileobj=buffer, custom_context=True, tag=tag, labels=labels or {}, rm=True, nocache=True
     )
     return str(image.id)
 
 
-def push(client: Any, reference: str) -> str:
-    """Push `repo:tag`; return the manifest digest the push stream reported."""
+def push(client: Any, reference: str, auth: dict[str, str] | None = None) -> str:
+    """Push `repo:tag` (with `auth`, a `docker login`'s user and password); return the digest."""
     repository, tag = reference.rsplit(":", 1)
     digest = None
-    for line in client.images.push(repository, tag=tag, stream=True, decode=True):
+    stream = client.images.push(repository, tag=tag, stream=True, decode=True, auth_config=auth)
+    for line in stream:
         if "error" in line:
             raise RuntimeError(f"push of {reference} failed: {line['error']}")
         digest = (line.get("aux") or {}).get("Digest", digest)
@@ -48,8 +52,12 @@ def _add_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def image_archive(start: int, count: int, run: str) -> bytes:
-    """A `docker load` archive of `count` distinct images sharing one one-file layer."""
+def image_archive(start: int, count: int, run: str, *, tagged: bool = True) -> bytes:
+    """A `docker load` archive of `count` distinct images sharing one one-file layer.
+
+    Untagged images load several times faster: the engine rewrites its whole tag store for
+    every tag it adds or removes.
+    """
     layer_buffer = io.BytesIO()
     with tarfile.open(fileobj=layer_buffer, mode="w") as layer:
         _add_file(layer, "payload", b"bench\n")
@@ -71,7 +79,30 @@ def image_archive(start: int, count: int, run: str) -> bytes:
             ).encode()
             name = hashlib.sha256(config).hexdigest() + ".json"
             _add_file(tar, name, config)
-            tags = [f"bench/other-{run}:{index}"]
+            tags = [f"bench/other-{run}:{index}"] if tagged else []
             manifest.append({"Config": name, "RepoTags": tags, "Layers": ["layer/layer.tar"]})
         _add_file(tar, "manifest.json", json.dumps(manifest).encode())
     return out.getvalue()
+
+
+def load_untagged(docker_host: str, count: int, run: str, parts: int = 4) -> None:
+    """Load `count` distinct untagged images labelled with `run`, `parts` archives at once.
+
+    The engine loads archives side by side faster than one after the other, and the low-level
+    call does not inspect each loaded image as the SDK's `images.load` does.
+    """
+    import docker
+
+    def load(part: int) -> None:
+        size = count // parts + (part < count % parts)
+        start = part * (count // parts) + min(part, count % parts)
+        client = docker.APIClient(base_url=docker_host, timeout=600)
+        try:
+            for line in client.load_image(image_archive(start, size, run, tagged=False), True):
+                if "error" in line:
+                    raise RuntimeError(f"docker load failed: {line['error']}")
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(parts) as pool:
+        list(pool.map(load, range(parts)))

@@ -9,12 +9,10 @@ describes it. The engine treats loopback registries as insecure, so it pushes ov
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import socket
 import subprocess
-import tarfile
 import time
 import urllib.error
 import urllib.parse
@@ -32,6 +30,7 @@ import pytest
 from container_mapping.model import ImageRecord, Verification
 from container_mapping.reference import ImageReference
 from container_mapping.registry import RegistryClient, verify_records
+from tests.integration.images import build, push
 from tests.servers import serve
 
 pytestmark = pytest.mark.docker
@@ -43,32 +42,6 @@ IMAGE_ID = "sha256:" + "0" * 64
 # ---------------------------------------------------------------- images
 
 
-def build_tiny_image(client: Any, tag: str) -> None:
-    """`FROM scratch` plus one small file whose content makes the digest unique."""
-    files = {
-        "Dockerfile": b"FROM scratch\nCOPY hello.txt /hello.txt\n",
-        "hello.txt": f"container-mapping test {uuid.uuid4()}\n".encode(),
-    }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    buffer.seek(0)
-    client.images.build(fileobj=buffer, custom_context=True, tag=tag, network_mode="none", rm=True)
-
-
-def push(client: Any, repository: str, tag: str, auth: dict[str, str] | None = None) -> str:
-    """Push and return the digest the push stream reports (`aux.Digest`)."""
-    digest = None
-    for line in client.api.push(repository, tag, stream=True, decode=True, auth_config=auth):
-        assert "error" not in line, line
-        digest = (line.get("aux") or {}).get("Digest") or digest
-    assert digest is not None, "the push stream reported no digest"
-    return str(digest)
-
-
 @pytest.fixture
 def pushed_image(docker_client: Any) -> Iterator[Callable[..., str]]:
     """Build, tag and push a tiny image; removes the local image afterwards."""
@@ -76,9 +49,9 @@ def pushed_image(docker_client: Any) -> Iterator[Callable[..., str]]:
 
     def make(repository: str, tag: str = "v1", auth: dict[str, str] | None = None) -> str:
         name = f"{repository}:{tag}"
-        build_tiny_image(docker_client, name)
+        build(docker_client, name)
         created.append(name)
-        return push(docker_client, repository, tag, auth)
+        return push(docker_client, name, auth)
 
     yield make
     for name in created:

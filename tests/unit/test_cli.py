@@ -282,6 +282,15 @@ def test_a_garbage_docker_config_is_named_with_its_json_error(
     assert _one_line(capsys).endswith(f"point DOCKER_HOST at it (also {note})")
 
 
+def test_a_docker_config_that_is_not_an_object_is_named_too(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("[]")
+    expected = f"ignoring the Docker config {tmp_path / 'config.json'}: it is not a JSON object"
+    assert resolve_address({"DOCKER_CONFIG": str(tmp_path)}).note == f"{expected}; fix or remove it"
+    credentials = DockerCredentials(tmp_path, {})
+    assert credentials.lookup("registry.example") is None
+    assert credentials.describe() == f"{tmp_path / 'config.json'}, ignored: it is not a JSON object"
+
+
 @pytest.mark.docker
 def test_the_collector_reports_the_ignored_config_with_its_warnings(docker_host: str) -> None:
     note = "ignoring the Docker config /x/config.json: it is not valid JSON (...); fix or remove it"

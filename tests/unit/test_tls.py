@@ -178,3 +178,21 @@ def test_one_connection_serves_several_requests_to_one_host(pki: Pki) -> None:
         answers = [client.request("GET", url).json() for _ in range(3)]
         assert answers == [{"hello": "agent"}] * 3
         assert httpd.connections == 1
+
+
+class ClosesAfterEachAnswer(Hello):
+    """Says nothing about closing, then closes: a kept connection that went stale."""
+
+    def do_GET(self) -> None:
+        super().do_GET()
+        self.close_connection = True
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_at_once(pki: Pki) -> None:
+    with (
+        serve_https(ClosesAfterEachAnswer, pki) as httpd,
+        HttpClient(environ={"AGENT_CAINFO": str(pki.ca_file)}, retry=NO_RETRY, timeout=5) as client,
+    ):
+        url = f"https://127.0.0.1:{httpd.server_port}/hello"
+        assert [client.request("GET", url).status for _ in range(3)] == [200] * 3
+        assert httpd.connections == 3

@@ -13,8 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from container_mapping.credentials import DockerCredentials
 from container_mapping.errors import RegistryError
-from container_mapping.registry.auth import Challenge, parse_challenges
+from container_mapping.http import NO_RETRY, HttpClient
+from container_mapping.registry.auth import Challenge, RegistryAuth, parse_challenges
 from tests.unit.docker_config import USER, basic_config, write_config
 from tests.unit.registry.fake import TOKEN, FakeRegistry, basic_ok, make_client, ref_for
 
@@ -206,3 +208,25 @@ def test_anonymous_token_without_rights_says_no_credentials(
         make_client(environ).resolve_digest(ref_for(fake))
     assert "no credentials found" in str(caught.value)
     assert f"run `docker login {fake.addr}`" in str(caught.value)
+
+
+def test_auth_answers_any_scope_a_caller_names(fake: FakeRegistry, environ: dict[str, str]) -> None:
+    directory = write_config(environ, basic_config(fake.addr))
+    http = HttpClient(timeout=5.0, retry=NO_RETRY, environ=environ)
+    auth = RegistryAuth(http, DockerCredentials(directory, environ), environ)
+    challenge = f'Bearer realm="http://{fake.addr}/token",service="fake-registry"'
+    assert auth.cached(fake.addr, "registry:catalog:*") is None
+    header = auth.answer(fake.addr, "registry:catalog:*", challenge, None)
+    assert header == f"Bearer {TOKEN}"
+    assert auth.cached(fake.addr, "registry:catalog:*") == header
+    assert auth.cached(fake.addr, "repository:team/app:pull") is None  # a token is per scope
+    (token_request,) = fake.requests_to("/token")
+    assert token_request.query["scope"] == ["registry:catalog:*"]
+
+
+def test_auth_names_the_scope_when_it_is_not_a_repository(environ: dict[str, str]) -> None:
+    http = HttpClient(timeout=5.0, retry=NO_RETRY, environ=environ)
+    directory = write_config(environ, {})
+    auth = RegistryAuth(http, DockerCredentials(directory, environ), environ)
+    with pytest.raises(RegistryError, match="for scope 'registry:catalog:\\*' \\(no user"):
+        auth.answer("r.example.com", "registry:catalog:*", 'Basic realm="r"', None)

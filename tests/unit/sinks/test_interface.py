@@ -1,10 +1,17 @@
-"""The sink protocols the task offers are the ones the sinks implement."""
+"""The protocols the task's `protocol` input offers are the sinks' protocols, no more, no less."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 
-def test_protocol_choices_match_the_sink_protocols() -> None:
-    from container_mapping import task
-    from container_mapping.sinks.interface import SinkProtocol
+from container_mapping.sinks.interface import SinkProtocol
 
-    assert task.PROTOCOLS == tuple(p.value for p in SinkProtocol)
+TASK_JSON = Path(__file__).resolve().parents[3] / "task" / "task.json"
+
+
+def test_the_task_offers_exactly_the_sink_protocols() -> None:
+    task = json.loads(TASK_JSON.read_text(encoding="utf-8"))
+    (protocol,) = [field for field in task["inputs"] if field["name"] == "protocol"]
+    assert tuple(protocol["options"]) == tuple(p.value for p in SinkProtocol)
+    assert protocol["defaultValue"] == SinkProtocol.DEFENDER.value
