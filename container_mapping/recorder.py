@@ -154,13 +154,20 @@ def _guard(path: str, agent: int, started: float) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie does not: where no init reaps, a dead child stays one)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    stat = _proc_file(pid, "stat", 4096)
+    return not stat or stat.rsplit(b")", 1)[-1].split()[:1] != [b"Z"]
+
+
+def _recorder_alive(pid: int) -> bool:
+    """Whether `pid` is a running recorder (not another process that took its number)."""
+    return _alive(pid) and b"container_mapping.recorder" in _proc_file(pid, "cmdline", 4096)
 
 
 class _Output:
@@ -381,7 +388,7 @@ def read(path: str, since: float) -> Recording:
         problem = f"the recorder's file has {bad} damaged lines"
     elif header["since"] > since + 1:
         problem = "the recorder started after the job"
-    elif not _alive(int(header["pid"])):
+    elif not _recorder_alive(int(header["pid"])):
         problem = "the recorder stopped before post-job"
     return Recording(events, problem is None, problem, pushers)
 
