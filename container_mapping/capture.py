@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from container_mapping.registry import DigestSource
 
 RegistryFactory = Callable[[], "DigestSource"]
+JOB_DIRECTORIES_ENV = "CONTAINERMAPPING_JOBDIRECTORIES"  # collect/files.py's ROOTS_ENV
 
 
 def docker_collectors(environ: Mapping[str, str], recording: str | None = None) -> list[Collector]:
@@ -56,18 +57,22 @@ def all_collectors(
     false leaves out podman's event log, which holds every job's pushes on the host: post-job
     reads it only in a window that pre-job's record bounds, never in a guessed one.
     """
+    from container_mapping.collect.podman import PodmanCollector
+
+    found: list[Collector] = [
+        *docker_collectors(environ, recording),
+        PodmanCollector.for_this_user() if host_log else PodmanCollector(None),
+    ]
+    if not environ.get(JOB_DIRECTORIES_ENV):  # no pre-job record: no files to read, no import
+        return found
     from container_mapping.collect.buildah import BuildahCollector
     from container_mapping.collect.files import JobFiles
     from container_mapping.collect.metadata import MetadataCollector
-    from container_mapping.collect.podman import PodmanCollector
 
     files = JobFiles.from_environment(environ)
-    return [
-        *docker_collectors(environ, recording),
-        PodmanCollector.for_this_user() if host_log else PodmanCollector(None),
-        MetadataCollector(files, registry),
-        BuildahCollector.from_environment(files, environ, registry),
-    ]
+    found.append(MetadataCollector(files, registry))
+    found.append(BuildahCollector.from_environment(files, environ, registry))
+    return found
 
 
 def registry_factory(environ: Mapping[str, str]) -> RegistryFactory:

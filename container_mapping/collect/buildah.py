@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any
 from container_mapping.collect.conf import table_values
 from container_mapping.collect.files import JobFiles, scan_roots
 from container_mapping.collect.interface import Collection
-from container_mapping.errors import Error, RegistryError
-from container_mapping.http import TransportError
+from container_mapping.errors import ApiError, Error, RegistryError
 from container_mapping.model import CollectionWindow, ImageRecord, parse_time
 from container_mapping.reference import DIGEST_RE, ImageReference
 
@@ -162,7 +161,7 @@ def _registry_digest(
 ) -> str | None:
     try:
         return registry.resolve_digest(ref, deadline)
-    except (RegistryError, TransportError):
+    except (RegistryError, ApiError):  # ApiError: TransportError, without importing http
         return None
 
 

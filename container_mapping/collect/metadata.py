@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 from container_mapping.collect.files import Claim, JobFiles
 from container_mapping.collect.interface import Collection
-from container_mapping.errors import RegistryError
-from container_mapping.http import TransportError
+from container_mapping.errors import ApiError, RegistryError
 from container_mapping.model import CollectionWindow, ImageRecord
 from container_mapping.reference import ImageReference
 
@@ -60,7 +59,7 @@ def held(registry: DigestSource, name: ImageReference, digest: str, deadline: fl
     by_digest = ImageReference(name.registry, name.repository, None, digest)
     try:
         return registry.resolve_digest(by_digest, deadline) == digest
-    except (RegistryError, TransportError):
+    except (RegistryError, ApiError):  # ApiError: TransportError, without importing http
         return False
 
 
