@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         "[$CONTAINER_MAPPING_TIMEOUT]",
     )
     collect.set_defaults(handler=_collect)
+    from container_mapping.azdo.onboard.commands import register as register_onboarding
+
+    register_onboarding(commands)  # onboard, offboard (operator side; the azure extra)
     return parser
 
 

@@ -24,6 +24,11 @@ if ! python3 -c "import container_mapping, pytest, hypothesis, jsonschema, docke
   python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
 fi
 
+if ! python3 -c "import azure.devops, azure.identity, msrest, rich" 2>/dev/null; then
+  echo "setup: installing the azure extra for onboard/offboard (pip)" >&2
+  python3 -m pip install -q --disable-pip-version-check -e '.[azure]' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+fi
+
 if [ -f tools/tfx/package-lock.json ] && [ ! -x tools/tfx/node_modules/.bin/tfx ]; then
   echo "setup: installing tfx-cli from its lockfile (npm ci)" >&2
   npm ci --prefix tools/tfx --no-audit --no-fund --loglevel=error >/dev/null
