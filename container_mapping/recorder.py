@@ -237,8 +237,33 @@ def _pusher(pid: int) -> dict[str, Any] | None:
         name = JOB_KEYS.get(key.decode("latin-1"))
         if name:
             job[name] = value.decode("utf-8", "replace")[:300]
-    refs = [a.decode("utf-8", "replace")[:300] for a in argv[2:40] if a and not a.startswith(b"-")]
-    return {"pusher": 1, "pid": pid, "at": time.time(), "refs": refs[:20], **job}
+    return {"pusher": 1, "pid": pid, "at": time.time(), "refs": _references(argv[2:40]), **job}
+
+
+#: Flags whose value is a secret or a path, never a reference: their value is never kept.
+_VALUE_FLAGS = frozenset(
+    {b"--creds", b"--authfile", b"--cert-dir", b"--digestfile", b"--sign-by",
+     b"--sign-passphrase-file", b"--encryption-key", b"--format", b"-f", b"--compression-format"}
+)  # fmt: skip
+
+
+def _references(args: list[bytes]) -> list[str]:
+    """The arguments that can be what is pushed: not flags, not a flag's value, with a `/`.
+
+    What is pushed names a repository (`registry/repository[:tag]`); a flag's value such as
+    podman's `--creds user:password` never reaches the file.
+    """
+    found, skip = [], False
+    for arg in args:
+        if skip or not arg:
+            skip = False
+            continue
+        if arg.startswith(b"-"):
+            skip = arg in _VALUE_FLAGS
+            continue
+        if b"/" in arg and len(arg) <= 300 and arg.isascii():
+            found.append(arg.decode("ascii"))
+    return found[:20]
 
 
 def _proc_file(pid: int, name: str, limit: int) -> bytes:

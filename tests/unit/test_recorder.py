@@ -178,3 +178,33 @@ def test_its_output_stops_at_the_size_limit(temp: Path, monkeypatch: pytest.Monk
     os.close(fd)
     data = (temp / "out").read_bytes()
     assert len(data) <= 1024 and data.endswith(b'{"cut":true}\n')
+
+
+def test_a_push_clients_credentials_never_reach_the_file() -> None:
+    argv = [b"--tls-verify=false", b"--creds", b"user:s3cr/et", b"-q", b"127.0.0.1:5000/team/app:1"]
+    assert recorder._references(argv) == ["127.0.0.1:5000/team/app:1"]
+    assert recorder._references([b"docker.io/team/app", b"--digestfile", b"/tmp/d"]) == [
+        "docker.io/team/app"
+    ]
+
+
+def test_a_running_push_client_is_recorded_with_its_job() -> None:
+    """A process named `docker` (tail -F, waiting for missing files) with a job's variables."""
+    import subprocess
+
+    env = {"SYSTEM_JOBID": "job-9", "BUILD_BUILDID": "77", "SECRET_TOKEN": "never-kept"}
+    process = subprocess.Popen(
+        ["docker", "-F", "push", "r.example/team/app:1"],
+        executable="/usr/bin/tail",
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.2)
+        found = recorder._pusher(process.pid)
+    finally:
+        process.kill()
+        process.wait()
+    assert found is not None
+    assert (found["job"], found["run"], found["refs"]) == ("job-9", "77", ["r.example/team/app:1"])
+    assert "never-kept" not in json.dumps(found)
