@@ -98,7 +98,8 @@ def pre_job(runs: int, docker_host: str) -> None:
         spawn.append((time.perf_counter() - started) * 1000)
         _recorder_pid(temp)
         (temp / f"{FILE_NAME}.done").touch()
-    time.sleep(0.6)
+        time.sleep(0.6)
+        shutil.rmtree(temp, ignore_errors=True)
     a, b = statistics.median(without), statistics.median(with_recorder)
     print(
         f"recorder.start() in pre-job       {statistics.median(spawn):7.2f} ms (median of {runs})"
@@ -170,9 +171,12 @@ def no_tools(runs: int, baseline: Path) -> None:
     env["CONTAINERMAPPING_JOBSTART"] = datetime.now(timezone.utc).isoformat()
     env["HOME"] = tempfile.mkdtemp(prefix="cm-bench-home-")
     ours, before = [], []
-    for _ in range(runs):
-        before.append(_shim(env, "post-job", baseline / "task" / "index.js")[0])
-        ours.append(_shim(env, "post-job")[0])
+    try:
+        for _ in range(runs):
+            before.append(_shim(env, "post-job", baseline / "task" / "index.js")[0])
+            ours.append(_shim(env, "post-job")[0])
+    finally:
+        shutil.rmtree(env["HOME"], ignore_errors=True)
     a, b = statistics.median(before), statistics.median(ours)
     print(f"post-job, no tool, before issue 9 {a:7.1f} ms ({baseline})")
     print(f"post-job, no tool, every collector{b:7.1f} ms   added {b - a:+.1f} ms")
