@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     from container_mapping.azdo.onboard.commands import register as register_onboarding
 
     register_onboarding(commands)  # onboard, offboard (operator side; the azure extra)
+    from container_mapping.service.commands import register as register_service
+
+    register_service(commands)  # serve, db, link, trace (operator side; the service extra)
+    from container_mapping.defender.commands import register as register_defender
+
+    register_defender(commands)  # defender connect, inventory, import (the azure extra)
     return parser
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from scripts.demo_service import mapping_service, operator_side  # noqa: E402
 from tests.e2e.stubs import AzureStub  # noqa: E402
 
 DOCKER = "/usr/bin/docker"  # the engine's own client; /usr/local/bin/docker may be newer
@@ -95,6 +96,16 @@ def docker_build_and_push(env: dict[str, str], registry: str) -> list[str]:
     return tags
 
 
+def repo_digest(env: dict[str, str], tag: str) -> str:
+    """`registry/repository@sha256:…` of what the engine pushed for `tag`."""
+    name = tag.rsplit(":", 1)[0]
+    done = subprocess.run(
+        [DOCKER, "image", "inspect", "--format", "{{json .RepoDigests}}", tag],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return next(d for d in json.loads(done.stdout) if d.startswith(name + "@"))
+
+
 def main() -> None:
     registry = os.environ["CM_TEST_REGISTRY"]
     with AzureStub() as azure:
@@ -113,19 +124,27 @@ def main() -> None:
         step("pre-job (injected by the decorator): the job starts")
         env.update(run_shim(env, "pre-job"))
         step("the pipeline's own steps: docker build and docker push")
-        docker_build_and_push(env, registry)
+        tags = docker_build_and_push(env, registry)
         step("post-job (injected by the decorator): map what this job pushed, report to Defender")
         run_shim(env, "post-job")
         step("what the Defender stand-in received")
         for request in azure.requests_to("container-mappings"):
             print(json.dumps(request.json(), indent=2))
-    step("the same job as a versioned report: container-mapping collect --verify")
-    since = env.get("CONTAINERMAPPING_JOBSTART", "10m")
-    subprocess.run(
-        [sys.executable, "-m", "container_mapping", "collect", "--since", since, "--verify"],
-        env={**os.environ, **env},
-        check=False,
-    )
+        step("the same job as a versioned report: container-mapping collect --verify")
+        since = env.get("CONTAINERMAPPING_JOBSTART", "10m")
+        subprocess.run(
+            [sys.executable, "-m", "container_mapping", "collect", "--since", since, "--verify"],
+            env={**os.environ, **env},
+            check=False,
+        )
+        step("the mapping service: container-mapping serve (embedded default) and a local issuer")
+        with mapping_service(env) as (service, token):
+            azure.behaviour.oidc_token = token  # the token route now hands out a signed token
+            step("post-job again, the task set to protocol: mapping-service")
+            endpoint = f"{service.url}/v1/reports"
+            run_shim({**env, "INPUT_PROTOCOL": "mapping-service", "INPUT_ENDPOINT": endpoint},
+                     "post-job")  # fmt: skip
+            operator_side(service, registry, tags[0], repo_digest(env, tags[0]), step)
 
 
 if __name__ == "__main__":

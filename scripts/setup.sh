@@ -12,21 +12,19 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v podman >/dev/null || need+=(podman)
 command -v buildah >/dev/null || need+=(buildah)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} (apt)" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if ! python3 -c "import container_mapping, pytest, hypothesis, jsonschema, docker, yaml, bcrypt, cryptography" 2>/dev/null \
+if ! python3 -c "import container_mapping, pytest, hypothesis, jsonschema, docker, yaml, bcrypt, cryptography, fastapi, uvicorn, sqlalchemy, alembic, jwt, psycopg, httpx, schemathesis, selenium, azure.devops, azure.identity, azure.mgmt.security, azure.mgmt.resourcegraph, msrest, rich" 2>/dev/null \
    || [ "$(python3 -c 'import container_mapping,os;print(os.path.dirname(container_mapping.__file__))' 2>/dev/null)" != "$PWD/container_mapping" ]; then
-  echo "setup: installing the package and its test extras (pip)" >&2
-  python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
-fi
-
-if ! python3 -c "import azure.devops, azure.identity, msrest, rich" 2>/dev/null; then
-  echo "setup: installing the azure extra for onboard/offboard (pip)" >&2
-  python3 -m pip install -q --disable-pip-version-check -e '.[azure]' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+  echo "setup: installing the package with its service, azure and test extras (pip)" >&2
+  python3 -m pip install -q --disable-pip-version-check -e '.[service,azure,test]' 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
 fi
 
 if [ -f tools/tfx/package-lock.json ] && [ ! -x tools/tfx/node_modules/.bin/tfx ]; then

@@ -1,0 +1,87 @@
+"""Storage: one engine per process, sessions per request, the same code on SQLite and PostgreSQL.
+
+SQLite runs in WAL mode with `synchronous=NORMAL`: a commit is in the log before the call
+returns, so a killed process loses nothing it acknowledged (a power cut may lose the last
+commits; the cost of an fsync per commit buys nothing against a crash of the service). A busy
+timeout lets several processes share one file. PostgreSQL (`postgresql+psycopg://`) is for
+several service processes behind a load balancer; they keep no state of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Named constraints, so migrations name them the same on every database (and SQLite's batch
+# mode can find them again).
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """The declarative base of every table of the service."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url`, with SQLite set up for concurrent use by threads and processes."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+_SQLITE_WRITER = threading.Lock()
+
+
+def writing(session: Session) -> contextlib.AbstractContextManager[object]:
+    """Hold this around a write transaction: on SQLite, one writer thread per process at a time.
+
+    SQLite lets one connection write at a time and makes the others wait in its busy handler,
+    which sleeps in steps of up to 100 ms: with a few threads contending, most of a second goes
+    to sleeping. Queueing the process's writers on a lock hands the database over at once;
+    other processes still wait in the busy handler. PostgreSQL needs no such thing.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return _SQLITE_WRITER
+    return contextlib.nullcontext()
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The per-request session dependency; the route commits, anything else is rolled back."""
+    factory: sessionmaker[Session] = request.app.state.sessions
+    with factory() as session:
+        yield session

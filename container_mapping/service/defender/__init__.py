@@ -1,0 +1,1 @@
+"""Defender for Cloud's view of images (registries, clusters, finding counts), linked by digest."""

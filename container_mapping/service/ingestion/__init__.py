@@ -1,0 +1,1 @@
+"""Ingestion: what jobs report (our versioned report, and Defender's wire format), stored once."""

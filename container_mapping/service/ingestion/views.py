@@ -1,0 +1,191 @@
+"""Ingestion's routes: our versioned report and Defender's wire format, from pipeline jobs only.
+
+Organization, project, pipeline, run, repository and commit are the token's; the body only
+adds what the token cannot know (run number, job) and lists the images. A body that names
+another organization, project, pipeline or run than its token is refused with 403.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from typing import Annotated, Any, Callable, Optional
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from sqlalchemy.orm import Session
+
+from container_mapping.errors import Error
+from container_mapping.model import ImageRecord, MappingReport
+from container_mapping.service.database import get_session
+from container_mapping.service.errors import ServiceError, forbidden, invalid
+from container_mapping.service.ingestion import defender, service
+from container_mapping.service.ingestion.models import (
+    DefenderIn,
+    ErrorBody,
+    PipelineIn,
+    ReportAccepted,
+    ReportIn,
+)
+from container_mapping.service.ingestion.writer import GroupWriter
+from container_mapping.service.trust.dependencies import PipelineCallerDep, ReaderDep
+from container_mapping.service.trust.models import PipelineCaller
+
+router = APIRouter()
+SessionDep = Annotated[Session, Depends(get_session)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 413, 422, 503)
+}
+_IDEMPOTENCY = Header(
+    default=None,
+    alias="Idempotency-Key",
+    description="The same key again returns the first answer and stores nothing twice",
+)
+
+
+async def raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+BodyBytes = Annotated[bytes, Depends(raw_body)]
+
+
+def storer(request: Request, session: SessionDep) -> Callable[[service.Submission], service.Stored]:
+    """How this process stores a report: SQLite's group writer, else its own transaction."""
+    writer: GroupWriter | None = getattr(request.app.state, "writer", None)
+    if writer is not None:
+        return writer.store
+    return functools.partial(service.store, session)
+
+
+StoreDep = Annotated[Callable[[service.Submission], service.Stored], Depends(storer)]
+
+
+@router.post(
+    "/v1/reports",
+    status_code=201,
+    response_model=ReportAccepted,
+    responses=ERRORS,
+    summary="Store what one job pushed (protocol: mapping-service)",
+)
+def post_report(
+    report: ReportIn,
+    caller: PipelineCallerDep,
+    store: StoreDep,
+    body: BodyBytes,
+    response: Response,
+    idempotency_key: Optional[str] = _IDEMPOTENCY,
+) -> dict[str, Any]:
+    _check_context(report.pipeline, caller)
+    images = _pushed_images(report)
+    pipeline = report.pipeline
+    job = service.JobDetails(
+        run_number=pipeline.runNumber,
+        repository_name=pipeline.repositoryName,
+        job_id=pipeline.jobId,
+        job_name=pipeline.jobName,
+        job_attempt=pipeline.jobAttempt,
+        plan_id=pipeline.planId,
+        engine_version=report.engine.version,
+        tool_version=report.tool.version,
+    )
+    return _store(store, response, caller, "mapping-service", idempotency_key, body, images, job)
+
+
+@router.post(
+    "/azuredevops/v1/container-mappings",
+    status_code=201,
+    response_model=ReportAccepted,
+    responses=ERRORS,
+    summary="Store what one job pushed, in Defender for Cloud's wire format (protocol: defender)",
+)
+def post_defender(
+    payload: DefenderIn,
+    caller: PipelineCallerDep,
+    store: StoreDep,
+    body: BodyBytes,
+    response: Response,
+    idempotency_key: Optional[str] = _IDEMPOTENCY,
+) -> dict[str, Any]:
+    images = defender.pushed_records(payload.dockerEvents, payload.dockerImages)
+    job = service.JobDetails(engine_version=payload.dockerVersion or None)
+    return _store(store, response, caller, "defender", idempotency_key, body, images, job)
+
+
+def _store(
+    store: Callable[[service.Submission], service.Stored],
+    response: Response,
+    caller: PipelineCaller,
+    protocol: str,
+    header: str | None,
+    body: bytes,
+    images: tuple[ImageRecord, ...],
+    job: service.JobDetails,
+) -> dict[str, Any]:
+    submission = service.Submission(
+        caller=caller,
+        protocol=protocol,
+        key=service.idempotency_key(header, caller, body),
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        images=images,
+        job=job,
+    )
+    stored = store(submission)
+    if stored.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return stored.answer
+
+
+_CHECKED = (
+    ("organizationId", "org_id", "organization"),
+    ("projectId", "project_id", "project"),
+    ("definitionId", "pipeline_id", "pipeline"),
+    ("runId", "run_id", "run"),
+)
+
+
+def _check_context(pipeline: PipelineIn, caller: PipelineCaller) -> None:
+    """403 when the body speaks for another organization, project, pipeline or run."""
+    for body_name, claim_name, what in _CHECKED:
+        said = getattr(pipeline, body_name)
+        if said is not None and said.strip().lower() != getattr(caller, claim_name).lower():
+            raise forbidden(
+                f"the report names another {what} than its token; a job reports only its own "
+                "images",
+                f"pipeline.{body_name}",
+            )
+
+
+def _pushed_images(report: ReportIn) -> tuple[ImageRecord, ...]:
+    """The pushed images as domain records; a value the domain refuses is a 422 naming it."""
+    try:
+        MappingReport.from_dict(
+            {
+                "schemaVersion": report.schemaVersion,
+                "generatedAt": report.generatedAt,
+                "window": report.window.model_dump(),
+            }
+        )
+    except Error as err:
+        raise invalid(str(err), "window") from err
+    records = []
+    for i, image in enumerate(report.images):
+        if not image.pushed:
+            continue
+        try:
+            records.append(ImageRecord.from_dict(image.model_dump()))
+        except (Error, ValueError) as err:
+            raise invalid(str(err), f"images[{i}]") from err
+    return tuple(records)
+
+
+@router.get(
+    "/v1/reports/{report_id}",
+    response_model=dict[str, Any],
+    responses={code: {"model": ErrorBody} for code in (401, 403, 404)},
+    summary="One stored report and its images (your organization's only)",
+)
+def get_report(report_id: str, caller: ReaderDep, session: SessionDep) -> dict[str, Any]:
+    found = service.report(session, caller.org_id, report_id)
+    if found is None:
+        raise ServiceError(404, "no such report")
+    return found
