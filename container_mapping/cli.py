@@ -154,7 +154,7 @@ def _collect(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime, timezone
 
-    from container_mapping.capture import capture, docker_collectors, registry_factory
+    from container_mapping.capture import all_collectors, capture, registry_factory
     from container_mapping.context import from_environment
     from container_mapping.model import format_time
     from container_mapping.render import table
@@ -168,11 +168,12 @@ def _collect(args: argparse.Namespace) -> int:
         (window.until - window.since).total_seconds(), "on" if verify else "off", args.timeout,
     )  # fmt: skip
     started = time.monotonic()
+    registry = timed(registry_factory(os.environ))
     report = capture(
         window,
         from_environment(os.environ),
-        collectors=docker_collectors(os.environ),
-        registry=timed(registry_factory(os.environ)),
+        collectors=all_collectors(os.environ, registry),
+        registry=registry,
         verify=verify,
         deadline=started + args.timeout,
     )

@@ -16,8 +16,8 @@ from container_mapping import __version__
 from container_mapping.errors import ConfigError
 from container_mapping.reference import ImageReference, check_digest
 
-SCHEMA_VERSION = "1.0"
-SCHEMA_ID = "https://container-mapping.dev/schemas/mapping-report/1.0"
+SCHEMA_VERSION = "1.1"
+SCHEMA_ID = "https://container-mapping.dev/schemas/mapping-report/1.1"
 
 
 class Attribution(str, enum.Enum):
@@ -26,6 +26,15 @@ class Attribution(str, enum.Enum):
     MATCH = "match"  # labels name this run (or this commit of this repository)
     OTHER_RUN = "other-run"  # labels name another run: never attributed to this one
     UNKNOWN = "unknown"  # no label to compare (or not in a pipeline): attributed by time alone
+
+
+class Basis(str, enum.Enum):
+    """What an attribution rests on (schema 1.1), strongest first."""
+
+    LABEL = "label"  # the image's own labels name the run (or another run)
+    PROCESS = "process"  # the client that pushed it ran in this job (its environment said so)
+    WINDOW_ONLY = "window-only"  # pushed inside the window, and no other job overlapped it
+    AMBIGUOUS = "ambiguous"  # another job used the same engine in the window; nothing decides
 
 
 class Verification(str, enum.Enum):
@@ -106,6 +115,20 @@ class PipelineContext:
 
 
 @dataclass(frozen=True)
+class PlatformManifest:
+    """One platform's manifest inside a pushed index (a multi-platform image)."""
+
+    digest: str
+    platform: str  # os/architecture[/variant]
+
+    def __post_init__(self) -> None:
+        check_digest(self.digest)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"digest": self.digest, "platform": self.platform}
+
+
+@dataclass(frozen=True)
 class ImageRecord:
     """One image a job built or pushed, with the digest the registry holds for it."""
 
@@ -122,8 +145,13 @@ class ImageRecord:
     verification: Verification = Verification.NOT_CHECKED
     registry_digest: str | None = None
     note: str | None = None
+    basis: Basis = Basis.WINDOW_ONLY
+    seen_by: tuple[str, ...] = ()  # every collector that saw it; `source` alone when empty
+    manifests: tuple[PlatformManifest, ...] = ()  # when the digest is an index's
 
     def __post_init__(self) -> None:
+        if not self.seen_by:
+            object.__setattr__(self, "seen_by", (self.source,))
         if self.image_id is not None:
             check_digest(self.image_id)
         if self.registry_digest is not None:
@@ -150,8 +178,10 @@ class ImageRecord:
             "created": format_time(self.created) if self.created else None,
             "platform": self.platform,
             "labels": dict(self.labels),
+            "sources": list(self.seen_by),
             "attribution": {
                 "status": self.attribution.value,
+                "basis": self.basis.value,
                 "evidence": dict(self.attribution_evidence),
             },
             "verification": {
@@ -159,6 +189,8 @@ class ImageRecord:
                 "registryDigest": self.registry_digest,
             },
         }
+        if self.manifests:
+            data["manifests"] = [m.to_dict() for m in self.manifests]
         if self.note:
             data["note"] = self.note
         return data
@@ -183,7 +215,19 @@ class ImageRecord:
             verification=Verification(verification.get("status", "not-checked")),
             registry_digest=verification.get("registryDigest"),
             note=data.get("note"),
+            basis=Basis(attribution.get("basis", _basis_1_0(attribution))),
+            seen_by=tuple(str(s) for s in data.get("sources") or ()),
+            manifests=tuple(
+                PlatformManifest(str(m["digest"]), str(m["platform"]))
+                for m in data.get("manifests") or ()
+            ),
         )
+
+
+def _basis_1_0(attribution: dict[str, Any]) -> str:
+    """A 1.0 report has no basis: a verdict other than unknown came from labels."""
+    status = attribution.get("status", Attribution.UNKNOWN.value)
+    return Basis.WINDOW_ONLY.value if status == Attribution.UNKNOWN.value else Basis.LABEL.value
 
 
 @dataclass(frozen=True)
@@ -219,6 +263,11 @@ class MappingReport:
     @property
     def pushed(self) -> tuple[ImageRecord, ...]:
         return tuple(r for r in self.images if r.pushed)
+
+    @property
+    def ambiguous(self) -> tuple[ImageRecord, ...]:
+        """Pushed records no evidence ties to this job rather than to a neighbour."""
+        return tuple(r for r in self.pushed if r.basis is Basis.AMBIGUOUS)
 
     def for_sink(self) -> MappingReport:
         """What may leave the job: the images it pushed, nothing of another run.

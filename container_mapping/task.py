@@ -44,6 +44,11 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 30.0
 START_VARIABLE = "ContainerMapping.JobStart"
+# collect/files.py reads these back; repeated here so that pre-job imports nothing more
+DIRECTORIES_VARIABLE = "ContainerMapping.JobDirectories"
+RECORDER_VARIABLE = "ContainerMapping.Recorder"
+JOB_DIRECTORY_ENV = ("BUILD_SOURCESDIRECTORY", "AGENT_TEMPDIRECTORY")
+SEPARATOR = ";"
 PIPELINE_START_VARIABLE = "System.PipelineStartTime"
 FALLBACK_WINDOW = timedelta(hours=1)
 MAX_WINDOW = timedelta(hours=24)
@@ -203,14 +208,35 @@ def _recent_time(environ: Mapping[str, str], variable: str, now: datetime) -> da
     return value if now - MAX_WINDOW <= value <= now + CLOCK_SLACK else None
 
 
-def pre_job(log: AgentLog, now: datetime) -> int:
+def pre_job(log: AgentLog, now: datetime, environ: Mapping[str, str] = os.environ) -> int:
     # Not model.format_time: pre-job imports nothing it can do without (RFC 3339, UTC, `Z`).
     log.set_variable(
         START_VARIABLE,
         now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
         readonly=True,
     )
+    # Where post-job may look for build metadata files (collect/files.py), as the agent set
+    # it now: read-only, so no later step can point post-job elsewhere.
+    directories = SEPARATOR.join(d for name in JOB_DIRECTORY_ENV if (d := environ.get(name, "")))
+    if directories:
+        log.set_variable(DIRECTORIES_VARIABLE, directories, readonly=True)
+    from container_mapping.recorder import start
+
+    recording = start(environ, now.timestamp())
+    if recording:
+        log.set_variable(RECORDER_VARIABLE, recording, readonly=True)
     return EXIT_OK
+
+
+def recording_path(environ: Mapping[str, str]) -> str | None:
+    """The recorder's file pre-job named, if it is where pre-job puts it (the job's temp)."""
+    from container_mapping.recorder import FILE_NAME
+
+    path = environ.get(_env_name(RECORDER_VARIABLE), "")
+    directories = environ.get(_env_name(DIRECTORIES_VARIABLE), "").split(SEPARATOR)
+    if not path or os.path.basename(path) != FILE_NAME:
+        return None
+    return path if os.path.dirname(path) in directories else None
 
 
 class Job(NamedTuple):
@@ -230,7 +256,7 @@ class Job(NamedTuple):
 
 
 def post_job(job: Job, log: AgentLog, deadline: float) -> int:
-    from container_mapping.capture import capture, docker_collectors, registry_factory
+    from container_mapping.capture import all_collectors, capture, registry_factory
 
     log.set_secret(job.access_token or "")
     for secret in _setting_secrets(job.environ):
@@ -239,11 +265,17 @@ def post_job(job: Job, log: AgentLog, deadline: float) -> int:
         log.warning(f"container-mapping: {input_note}")
     window, note = collection_window(job.environ, datetime.now(timezone.utc))
     token = _background_token(job, log, deadline)
+    registry = registry_factory(job.environ)
     report = capture(
         window,
         job.context,
-        collectors=docker_collectors(job.environ),
-        registry=registry_factory(job.environ),
+        collectors=all_collectors(
+            job.environ,
+            registry,
+            host_log=note is None,
+            recording=recording_path(job.environ),
+        ),
+        registry=registry,
         deadline=_share(deadline, CAPTURE_SHARE),
         on_push=token.start,
     )
@@ -252,7 +284,7 @@ def post_job(job: Job, log: AgentLog, deadline: float) -> int:
     else:
         sink = make_sink(job.inputs, token.http, token)
         delivery = sink.send(report.for_sink(), deadline)  # masks the OIDC token first
-        log.info(summary(report, delivery.endpoint))
+        log.info(summary(report, delivery.endpoint, _left_out(job.inputs, report)))
     _debug_left_out(log, report)
     if note:  # last: a job without an engine needs no word on its window
         log.info(f"container-mapping: {note}")
@@ -312,12 +344,23 @@ def _debug_left_out(log: AgentLog, report: MappingReport) -> None:
             log.debug(f"container-mapping: left out {record.reference}: built, not pushed")
 
 
-def summary(report: MappingReport, endpoint: str) -> str:
+def summary(report: MappingReport, endpoint: str, left_out: int = 0) -> str:
     names = [str(r.reference) for r in report.pushed]
     shown = ", ".join(names[:SHOWN_IN_SUMMARY])
     more = f" and {len(names) - SHOWN_IN_SUMMARY} more" if len(names) > SHOWN_IN_SUMMARY else ""
     noun = "image" if len(names) == 1 else "images"
-    return f"container-mapping: mapped {len(names)} {noun}: {shown}{more} (sent to {endpoint})"
+    line = f"container-mapping: mapped {len(names)} {noun}: {shown}{more} (sent to {endpoint})"
+    if left_out:
+        line += (
+            f"; {left_out} of them not sent: another job used the engine at the same time and "
+            "nothing tells whose they are (attribution ambiguous)"
+        )
+    return line
+
+
+def _left_out(inputs: TaskInputs, report: MappingReport) -> int:
+    """How many records the Defender body leaves out (`ingest.body`); the service takes all."""
+    return len(report.ambiguous) if inputs.protocol == "defender" else 0
 
 
 def _since(report: MappingReport) -> str:
@@ -378,7 +421,7 @@ def run(environ: Mapping[str, str], log: AgentLog) -> int:
         fail = fail_on_error(environ)
         inputs = TaskInputs.from_environment(environ)
         if inputs.command == "pre-job":
-            return pre_job(log, datetime.now(timezone.utc))
+            return pre_job(log, datetime.now(timezone.utc), environ)
         job = Job.from_environment(inputs, environ)
         return post_job(job, log, deadline_from(environ, inputs.timeout_seconds))
     except EngineUnavailable as err:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from container_mapping.collect.interface import Collection
+from container_mapping.collect.interface import Collection, Pusher
 from container_mapping.engine import Engine
-from container_mapping.errors import EngineError, Error
+from container_mapping.errors import EngineError, EngineUnavailable, Error
 from container_mapping.model import CollectionWindow, ImageRecord, parse_time
 from container_mapping.reference import ImageReference
 
@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 _ACTIONS = frozenset({"push", "tag"})
 #: How many events moby keeps for `since` queries (measured: 256, of every type together).
 ENGINE_EVENT_BUFFER = 256
+MAX_RECORDED = 100_000  # events taken from the recorder's file (itself at most 4 MB)
 _BUFFER_START = 1.0  # "since the beginning": 0 would mean no `since` and a live stream
 
 
@@ -42,17 +43,24 @@ class _Event:
     at: float  # Unix seconds
 
 
+class EngineAbsent(EngineUnavailable):
+    """No engine is configured and none answers at the default socket: a job without Docker."""
+
+
 class DockerCollector:
     """Finds pushed and built images through the Docker Engine API."""
 
     name = "docker"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, recording: str | None = None) -> None:
         self.engine = engine
+        self.recording = recording  # the recorder's file, when pre-job started one
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str]) -> DockerCollector:
-        return cls(Engine.from_environment(environ))
+    def from_environment(
+        cls, environ: Mapping[str, str], recording: str | None = None
+    ) -> DockerCollector:
+        return cls(Engine.from_environment(environ), recording)
 
     def collect(
         self,
@@ -61,17 +69,25 @@ class DockerCollector:
         on_push: Callable[[], None] | None = None,
     ) -> Collection:
         self.engine.set_deadline(deadline)
-        version = str(self.engine.version().get("Version") or "") or None
+        try:
+            version = str(self.engine.version().get("Version") or "") or None
+        except EngineUnavailable as err:
+            absent = isinstance(err.__cause__, (FileNotFoundError, ConnectionRefusedError))
+            if absent and self.engine.address.origin == "default":
+                raise EngineAbsent(str(err)) from err.__cause__
+            raise
         warnings = [self.engine.address.note] if self.engine.address.note else []
-        events = self._events(window, warnings)
+        events, pushers = self._events(window, warnings)
         if on_push is not None and any(e.action == "push" for e in events):
             on_push()
         images = _ImageCache(self.engine)
         records = _pushed(events, images, warnings) + _built_only(events, images)
         logger.debug("inspected %d images for %d records", len(images.seen), len(records))
-        return Collection(tuple(records), version, tuple(warnings))
+        return Collection(tuple(records), version, tuple(warnings), pushers)
 
-    def _events(self, window: CollectionWindow, warnings: list[str]) -> list[_Event]:
+    def _events(
+        self, window: CollectionWindow, warnings: list[str]
+    ) -> tuple[list[_Event], tuple[Pusher, ...] | None]:
         """Image push and tag events in the window, oldest first.
 
         The engine keeps only its most recent events (256 in moby, of every type), so the
@@ -96,22 +112,66 @@ class DockerCollector:
             if err.status_code is not None:
                 raise
             warnings.append(f"{err}; kept the {len(parsed)} events read before it")
+        complete, pushers = self._recorded(window, parsed, warnings)
         if invalid == 1:
             warnings.append(f"skipped an image event that is not valid: {first_invalid}")
         elif invalid:
             warnings.append(
                 f"skipped {invalid} image events that are not valid ({first_invalid}, …)"
             )
-        if buffered >= ENGINE_EVENT_BUFFER and oldest > since:
+        if not complete and buffered >= ENGINE_EVENT_BUFFER and oldest > since:
             warnings.append(
                 f"the engine keeps only its last {ENGINE_EVENT_BUFFER} events and they start "
                 f"{oldest - since:.0f}s after this job did: pushes before then may be missing"
             )
+        parsed[:] = list(dict.fromkeys(parsed))  # the recorder and the buffer saw the same events
         parsed.sort(key=lambda e: e.at)
         logger.debug(
             "%d events in the engine's buffer, %d push/tag in the window", buffered, len(parsed)
         )
-        return parsed
+        return parsed, pushers
+
+    def _recorded(
+        self, window: CollectionWindow, parsed: list[_Event], warnings: list[str]
+    ) -> tuple[bool, tuple[Pusher, ...] | None]:
+        """Add the recorder's events; whether they hold every event since the window's start.
+
+        A recorder that is missing, stopped early or whose file is damaged is said once, and
+        the engine's buffer alone stands (with its own warning when it was cut).
+        """
+        if self.recording is None:
+            return False, None
+        from container_mapping.recorder import read
+
+        since, until = window.since.timestamp(), window.until.timestamp()
+        recording = read(self.recording, since)
+        for raw in recording.events[:MAX_RECORDED]:
+            event = _parse_event(raw)
+            if event is not None and since <= event.at <= until:
+                parsed.append(event)
+        if recording.problem:
+            warnings.append(
+                f"{recording.problem}: used the engine's own event buffer (its last "
+                f"{ENGINE_EVENT_BUFFER} events) for what it missed"
+            )
+        pushers = tuple(p for raw in recording.pushers[:MAX_RECORDED] if (p := _pusher(raw)))
+        return recording.complete, pushers
+
+
+def _pusher(raw: Mapping[str, Any]) -> Pusher | None:
+    """A recorded push client; its arguments that are references (flags' values are not)."""
+    refs = set()
+    for text in raw.get("refs") or ():
+        try:
+            ref = ImageReference.parse(str(text))
+        except Error:
+            continue
+        if ref.tag is None and ref.digest is None:
+            ref = ImageReference(ref.registry, ref.repository, "latest")
+        refs.add(ref.with_digest(None))
+    if not refs:
+        return None
+    return Pusher(frozenset(refs), str(raw.get("job") or ""), str(raw.get("run") or ""))
 
 
 class _ImageCache:

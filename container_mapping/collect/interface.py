@@ -12,6 +12,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from container_mapping.model import CollectionWindow, ImageRecord
+from container_mapping.reference import ImageReference
+
+
+@dataclass(frozen=True)
+class Pusher:
+    """A push client seen running (by the recorder), and the job its environment names."""
+
+    references: frozenset[ImageReference]  # what it was asked to push, without digests
+    job_id: str
+    run_id: str
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,7 @@ class Collection:
     records: tuple[ImageRecord, ...]
     engine_version: str | None = None
     warnings: tuple[str, ...] = ()
+    pushers: tuple[Pusher, ...] | None = None  # None: nobody watched the push clients
 
 
 class Collector(Protocol):

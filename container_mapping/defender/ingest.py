@@ -15,14 +15,18 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from container_mapping.model import ImageRecord, MappingReport
+from container_mapping.model import Basis, ImageRecord, MappingReport
 
 NONE = "<none>"  # what `docker images` prints for a missing tag or digest
 
 
 def body(report: MappingReport) -> dict[str, Any]:
-    """`{"dockerVersion", "dockerEvents", "dockerImages"}` for the records this job pushed."""
-    pushed = report.pushed
+    """`{"dockerVersion", "dockerEvents", "dockerImages"}` for the records this job pushed.
+
+    Ambiguous records (another job used the engine then, and nothing decides) are left out:
+    these lines cannot say how sure a mapping is. The task's summary line counts them.
+    """
+    pushed = tuple(r for r in report.pushed if r.basis is not Basis.AMBIGUOUS)
     return {
         "dockerVersion": report.engine_version or "",
         "dockerEvents": _unique(event_line(r) for r in pushed),

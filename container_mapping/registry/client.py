@@ -18,7 +18,8 @@ from pathlib import Path
 
 from container_mapping.credentials import DockerCredentials, default_config_dir
 from container_mapping.errors import RegistryError
-from container_mapping.http import HttpClient, Response, TransportError, redact
+from container_mapping.http import MAX_BODY, HttpClient, Response, TransportError, redact
+from container_mapping.model import PlatformManifest
 from container_mapping.reference import DIGEST_RE, ImageReference
 from container_mapping.registry.address import INSECURE_ENV, base_url
 from container_mapping.registry.auth import RegistryAuth, pull_scope
@@ -51,6 +52,7 @@ class RegistryClient:
         config_dir = Path(docker_config_dir) if docker_config_dir else default_config_dir(environ)
         self.credentials = DockerCredentials(config_dir, environ)
         self._auth = RegistryAuth(self._http, self.credentials, environ)
+        self._media_types: dict[tuple[str, str, str], str] = {}  # (registry, repo, digest)
 
     def resolve_digest(self, ref: ImageReference, deadline: float | None = None) -> str:
         """The digest the registry holds for `ref`'s tag (or digest); `RegistryError` if unknown."""
@@ -60,23 +62,55 @@ class RegistryClient:
         if deadline is not None and time.monotonic() >= deadline:
             raise RegistryError(f"the time budget ran out before registry {ref.registry} was asked")
         url = f"{base_url(ref.registry, self._environ)}/v2/{ref.repository}/manifests/{target}"
-        digest = self._fetch("HEAD", url, ref, deadline).headers.get("docker-content-digest", "")
-        if DIGEST_RE.fullmatch(digest.strip()):
-            return digest.strip()
-        log.debug("%s gave no usable Docker-Content-Digest; hashing the manifest", redact(url))
-        body = self._fetch("GET", url, ref, deadline).body
-        return "sha256:" + hashlib.sha256(body).hexdigest()
+        answer = self._fetch("HEAD", url, ref, deadline)
+        digest = answer.headers.get("docker-content-digest", "").strip()
+        if not DIGEST_RE.fullmatch(digest):
+            log.debug("%s gave no usable Docker-Content-Digest; hashing the manifest", redact(url))
+            answer = self._fetch("GET", url, ref, deadline)
+            digest = "sha256:" + hashlib.sha256(answer.body).hexdigest()
+        media_type = answer.headers.get("content-type", "").split(";")[0].strip()
+        self._media_types[(ref.registry, ref.repository, digest)] = media_type
+        return digest
+
+    def index_manifests(
+        self, ref: ImageReference, deadline: float | None = None
+    ) -> tuple[PlatformManifest, ...]:
+        """Each platform's manifest when `ref`'s digest is an index the registry named so.
+
+        Asks only about digests this client resolved (their media type is known then), and
+        again only for an index: the Docker engine's own pushes, whose digest the engine
+        knows, are single-platform manifests and cost nothing here.
+        """
+        from container_mapping.registry.index import INDEX_TYPES, MAX_INDEX, platforms
+
+        if ref.digest is None:
+            return ()
+        key = (ref.registry, ref.repository, ref.digest)
+        if self._media_types.get(key) not in INDEX_TYPES:
+            return ()
+        url = f"{base_url(ref.registry, self._environ)}/v2/{ref.repository}/manifests/{ref.digest}"
+        answer = self._fetch("GET", url, ref, deadline, max_body=MAX_INDEX)
+        if answer.truncated:
+            raise RegistryError(f"the index {ref.digest} is larger than {MAX_INDEX} bytes")
+        return platforms(answer.body, ref.digest)
 
     def _fetch(
-        self, method: str, url: str, ref: ImageReference, deadline: float | None
+        self,
+        method: str,
+        url: str,
+        ref: ImageReference,
+        deadline: float | None,
+        max_body: int = MAX_BODY,
     ) -> Response:
         scope = pull_scope(ref)
         try:
-            response = self._send(method, url, self._auth.cached(ref.registry, scope), deadline)
+            response = self._send(
+                method, url, self._auth.cached(ref.registry, scope), deadline, max_body
+            )
             if response.status == 401:
                 challenge = response.headers.get("www-authenticate", "")
                 authorization = self._auth.answer(ref.registry, scope, challenge, deadline)
-                response = self._send(method, url, authorization, deadline)
+                response = self._send(method, url, authorization, deadline, max_body)
         except TransportError as err:
             raise RegistryError(
                 f"could not reach registry {ref.registry}: {err}; check the agent's network and "
@@ -88,12 +122,19 @@ class RegistryClient:
         return response
 
     def _send(
-        self, method: str, url: str, authorization: str | None, deadline: float | None
+        self,
+        method: str,
+        url: str,
+        authorization: str | None,
+        deadline: float | None,
+        max_body: int = MAX_BODY,
     ) -> Response:
         headers = {"Accept": ACCEPT}
         if authorization:
             headers["Authorization"] = authorization
-        response = self._http.request(method, url, headers=headers, deadline=deadline)
+        response = self._http.request(
+            method, url, headers=headers, deadline=deadline, max_body=max_body
+        )
         for _ in range(MAX_REDIRECTS):
             location = response.headers.get("location")
             if response.status not in _REDIRECTS or not location:
@@ -102,7 +143,9 @@ class RegistryClient:
             if _origin(target) != _origin(url):
                 headers.pop("Authorization", None)  # never hand our credentials to another host
             url = target
-            response = self._http.request(method, url, headers=headers, deadline=deadline)
+            response = self._http.request(
+                method, url, headers=headers, deadline=deadline, max_body=max_body
+            )
         return response
 
 

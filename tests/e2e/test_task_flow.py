@@ -118,7 +118,7 @@ def test_mapping_service_gets_the_report_with_a_stable_idempotency_key(
     keys = [r.headers.get("Idempotency-Key") for r in sent]
     assert keys[0] and keys[0] == keys[1] != keys[2]
     report = sent[0].json()
-    assert report["schemaVersion"] == "1.0"
+    assert report["schemaVersion"] == "1.1"
     assert report["pipeline"]["jobName"] == "Bau & Prüfung ✓"
     assert report["pipeline"]["runId"] == "1234"
     found = {i["reference"]: i for i in report["images"] if i["pushed"]}
