@@ -83,7 +83,12 @@ start_postgres() {
   [ -x "$PG_BIN/initdb" ] || { log "PostgreSQL server binaries not found (apt-get install postgresql)"; return 1; }
   postgres_up && return 0
   mkdir -p "$PG_DIR/sock"
-  [ "$(id -u)" = 0 ] && chown -R postgres: "$PG_DIR"
+  if [ "$(id -u)" = 0 ]; then
+    chown -R postgres: "$PG_DIR"
+    # the postgres user must pass through every parent (a test run's mktemp -d is 0700)
+    local dir=$PG_DIR
+    while dir=$(dirname "$dir") && [ "$dir" != / ]; do chmod o+x "$dir" 2>/dev/null || true; done
+  fi
   if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
     as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --no-instructions >"$PG_DIR/initdb.log" 2>&1 \
       || { log "initdb failed; see $PG_DIR/initdb.log"; return 1; }

@@ -95,6 +95,7 @@ class ServeProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        self.kill()  # not left running past the test that gave up on it
         raise AssertionError(f"the service did not become healthy: {self.log.read_text()[-2000:]}")
 
     def kill(self) -> None:
