@@ -126,7 +126,10 @@ def test_it_ends_when_its_file_is_read(temp: Path) -> None:
         path = start(
             {"AGENT_TEMPDIRECTORY": str(temp), "DOCKER_HOST": f"unix://{engine.path}"}, time.time()
         )
-        assert path is not None and _wait_for(lambda: Path(path).exists())
+        # the recorder creates its file, then writes its first line: wait for the whole line
+        assert path is not None and _wait_for(
+            lambda: Path(path).exists() and b"\n" in Path(path).read_bytes()
+        )
         pid = json.loads(Path(path).read_bytes().split(b"\n")[0])["pid"]
         read(path, time.time())
         assert _wait_for(lambda: not _running(pid), within=5)
