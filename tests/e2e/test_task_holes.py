@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -240,22 +240,30 @@ def endless_engine(tmp_path: Path) -> Iterator[str]:
     server.close()
 
 
-def _peak_rss_mib(env: dict[str, str]) -> float:
-    """Run post-job as `run_task` does, and return the largest RSS of the step's processes.
+#: Runs argv[1:] and prints the largest RSS (KiB) of that process and its reaped descendants.
+#: A small process of its own does the fork: a child forked from the test process would count
+#: the test process's own pages (hundreds of MiB late in the suite) as its peak.
+_PEAK_RSS = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, _, usage = os.wait4(child.pid, 0)
+child.returncode = 0
+print(usage.ru_maxrss)
+"""
 
-    `wait4` gives this one child's usage with its reaped descendants (node, and Python under
-    it), not that of every child the test process ever had.
-    """
-    full = {**env, "INPUT_COMMAND": "post-job"}
-    child = subprocess.Popen(
-        ["/bin/sh", "-c", AGENT, node(), str(SHIM)],
-        env=full,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+
+def _peak_rss_mib(env: dict[str, str]) -> float:
+    """Run post-job as `run_task` does, and return the largest RSS of the step's processes."""
+    argv = ["/bin/sh", "-c", AGENT, node(), str(SHIM)]
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", _PEAK_RSS, *argv],
+        env={**env, "INPUT_COMMAND": "post-job"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
-    _, _, usage = os.wait4(child.pid, 0)
-    child.returncode = 0  # reaped by wait4 above
-    return usage.ru_maxrss / 1024
+    return int(done.stdout.strip()) / 1024
 
 
 @pytest.mark.node
