@@ -55,7 +55,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.sessions = sessions
     app.state.keys = KeyRing(settings.trust)
     if engine.dialect.name == "sqlite":
-        app.state.writer = GroupWriter(sessions)
+        app.state.writer = GroupWriter(database.make_sqlite_writer(settings.database), sessions)
     app.state.head = migrations.head()
     app.include_router(ingestion_router)
     app.include_router(links_router)

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -60,7 +60,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-_SQLITE_WRITER = threading.Lock()
+SQLITE_WRITER = threading.Lock()
 
 
 def writing(session: Session) -> contextlib.AbstractContextManager[object]:
@@ -72,8 +72,41 @@ def writing(session: Session) -> contextlib.AbstractContextManager[object]:
     other processes still wait in the busy handler. PostgreSQL needs no such thing.
     """
     if session.get_bind().dialect.name == "sqlite":
-        return _SQLITE_WRITER
+        return SQLITE_WRITER
     return contextlib.nullcontext()
+
+
+def make_sqlite_writer(url: str | URL) -> Engine:
+    """An engine for the ingestion writer (`ingestion.writer`): explicit `BEGIN IMMEDIATE`
+    transactions that fail at once with "database is locked" rather than wait, so the writer
+    can wait without blocking its event loop.
+
+    pysqlite begins transactions on its own and late; SQLAlchemy's documented recipe for
+    pysqlite turns that off (`isolation_level = None`) and emits the BEGIN itself.
+    """
+    engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=1)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, record: Any) -> None:
+        _sqlite_pragmas(dbapi_connection, record)
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA busy_timeout=0")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def is_locked(err: Exception) -> bool:
+    """Whether a SQLite error says another connection holds the lock."""
+    text = str(getattr(err, "orig", err)).lower()
+    return "database is locked" in text or "database is busy" in text
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

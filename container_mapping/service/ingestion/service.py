@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -115,13 +115,17 @@ def prepare(submission: Submission) -> Prepared:
 def insert(session: Session, batch: Sequence[Prepared]) -> None:
     """Insert and commit `batch` in one transaction; IntegrityError if any key is taken."""
     with writing(session):
-        # Core inserts of constant statements: compiled once, cached, parameters apart
-        connection = session.connection()
-        connection.execute(REPORTS.insert(), [p.report_row for p in batch])
-        image_rows = [row for p in batch for row in p.image_rows]
-        if image_rows:
-            connection.execute(IMAGES.insert(), image_rows)
+        insert_rows(session.connection(), batch)
         session.commit()
+
+
+def insert_rows(connection: Connection, batch: Sequence[Prepared]) -> None:
+    """The inserts of `batch`, in the caller's transaction."""
+    # Core inserts of constant statements: compiled once, cached, parameters apart
+    connection.execute(REPORTS.insert(), [p.report_row for p in batch])
+    image_rows = [row for p in batch for row in p.image_rows]
+    if image_rows:
+        connection.execute(IMAGES.insert(), image_rows)
 
 
 def store(session: Session, submission: Submission) -> Stored:

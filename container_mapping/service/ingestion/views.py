@@ -7,12 +7,14 @@ another organization, project, pipeline or run than its token is refused with 40
 
 from __future__ import annotations
 
-import functools
 import hashlib
+from collections.abc import Awaitable
 from typing import Annotated, Any, Callable, Optional
 
-from fastapi import APIRouter, Depends, Header, Request, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from container_mapping.errors import Error
 from container_mapping.model import ImageRecord, MappingReport
@@ -49,15 +51,35 @@ async def raw_body(request: Request) -> bytes:
 BodyBytes = Annotated[bytes, Depends(raw_body)]
 
 
-def storer(request: Request, session: SessionDep) -> Callable[[service.Submission], service.Stored]:
-    """How this process stores a report: SQLite's group writer, else its own transaction."""
+Store = Callable[[service.Submission], Awaitable[service.Stored]]
+
+
+async def storer(request: Request) -> Store:
+    """How this process stores a report: SQLite's group writer, else a transaction in a thread.
+
+    Ingestion routes run on the event loop and never hold a thread while they wait: the
+    writer answers through an asyncio future; PostgreSQL's blocking driver gets a thread only
+    for the transaction itself.
+    """
     writer: GroupWriter | None = getattr(request.app.state, "writer", None)
     if writer is not None:
         return writer.store
-    return functools.partial(service.store, session)
+    sessions: sessionmaker[Session] = request.app.state.sessions
+
+    async def in_thread(submission: service.Submission) -> service.Stored:
+        return await run_in_threadpool(_store_in_session, sessions, submission)
+
+    return in_thread
 
 
-StoreDep = Annotated[Callable[[service.Submission], service.Stored], Depends(storer)]
+def _store_in_session(
+    sessions: sessionmaker[Session], submission: service.Submission
+) -> service.Stored:
+    with sessions() as session:
+        return service.store(session, submission)
+
+
+StoreDep = Annotated[Store, Depends(storer)]
 
 
 @router.post(
@@ -67,14 +89,13 @@ StoreDep = Annotated[Callable[[service.Submission], service.Stored], Depends(sto
     responses=ERRORS,
     summary="Store what one job pushed (protocol: mapping-service)",
 )
-def post_report(
+async def post_report(
     report: ReportIn,
     caller: PipelineCallerDep,
     store: StoreDep,
     body: BodyBytes,
-    response: Response,
     idempotency_key: Optional[str] = _IDEMPOTENCY,
-) -> dict[str, Any]:
+) -> JSONResponse:
     _check_context(report.pipeline, caller)
     images = _pushed_images(report)
     pipeline = report.pipeline
@@ -88,7 +109,7 @@ def post_report(
         engine_version=report.engine.version,
         tool_version=report.tool.version,
     )
-    return _store(store, response, caller, "mapping-service", idempotency_key, body, images, job)
+    return await _store(store, caller, "mapping-service", idempotency_key, body, images, job)
 
 
 @router.post(
@@ -98,29 +119,28 @@ def post_report(
     responses=ERRORS,
     summary="Store what one job pushed, in Defender for Cloud's wire format (protocol: defender)",
 )
-def post_defender(
+async def post_defender(
     payload: DefenderIn,
     caller: PipelineCallerDep,
     store: StoreDep,
     body: BodyBytes,
-    response: Response,
     idempotency_key: Optional[str] = _IDEMPOTENCY,
-) -> dict[str, Any]:
+) -> JSONResponse:
     images = defender.pushed_records(payload.dockerEvents, payload.dockerImages)
     job = service.JobDetails(engine_version=payload.dockerVersion or None)
-    return _store(store, response, caller, "defender", idempotency_key, body, images, job)
+    return await _store(store, caller, "defender", idempotency_key, body, images, job)
 
 
-def _store(
-    store: Callable[[service.Submission], service.Stored],
-    response: Response,
+async def _store(
+    store: Store,
     caller: PipelineCaller,
     protocol: str,
     header: str | None,
     body: bytes,
     images: tuple[ImageRecord, ...],
     job: service.JobDetails,
-) -> dict[str, Any]:
+) -> JSONResponse:
+    """Store and answer; the answer is built here (already valid), not re-validated."""
     submission = service.Submission(
         caller=caller,
         protocol=protocol,
@@ -129,10 +149,9 @@ def _store(
         images=images,
         job=job,
     )
-    stored = store(submission)
-    if stored.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return stored.answer
+    stored = await store(submission)
+    headers = {"Idempotent-Replayed": "true"} if stored.replayed else None
+    return JSONResponse(stored.answer, status_code=201, headers=headers)
 
 
 _CHECKED = (

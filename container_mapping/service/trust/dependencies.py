@@ -11,9 +11,11 @@ from typing import Annotated, Any, Callable, Optional
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from container_mapping.service.errors import forbidden, unauthorized
 from container_mapping.service.trust import apikeys, tokens
+from container_mapping.service.trust.jwks import NotCached
 from container_mapping.service.trust.models import ApiCaller, PipelineCaller
 
 AUTH_MARK = "__container_mapping_auth__"
@@ -28,15 +30,23 @@ def _marked(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @_marked
-def pipeline_caller(
+async def pipeline_caller(
     request: Request,
     credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)],
 ) -> PipelineCaller:
-    """The job whose verified pipeline token came with the request."""
+    """The job whose verified pipeline token came with the request.
+
+    Verified on the event loop while its key is cached (a signature check is tens of
+    microseconds, a thread hop costs more); a key that needs fetching is fetched in a thread.
+    """
     if credentials is None:
         raise unauthorized("a bearer token (the job's Azure DevOps OIDC token) is required")
     state = request.app.state
-    claims = tokens.verify(credentials.credentials, state.settings, state.keys)
+    token = credentials.credentials
+    try:
+        claims = tokens.verify(token, state.settings, state.keys, fetch=False)
+    except NotCached:
+        claims = await run_in_threadpool(tokens.verify, token, state.settings, state.keys)
     return tokens.pipeline_caller(claims)
 
 

@@ -41,6 +41,10 @@ class UnknownKey(ApiError):
     """The token names a key id its issuer does not publish."""
 
 
+class NotCached(Exception):
+    """The key is not known without a fetch (asked with `fetch=False`)."""
+
+
 @dataclass
 class _Discovered:
     jwks_uri: str
@@ -62,11 +66,13 @@ class KeySet:
         self._failed = False
         self._lock = threading.Lock()
 
-    def key(self, kid: str) -> PyJWK:
+    def key(self, kid: str, fetch: bool = True) -> PyJWK:
         now = time.monotonic()
         keys = self._keys
         if keys is not None and kid in keys and now - self._fetched_at < self.trust.jwks_max_age:
             return keys[kid]
+        if not fetch:
+            raise NotCached(kid)
         with self._lock:
             return self._key_locked(kid, time.monotonic())
 
@@ -111,7 +117,15 @@ class KeyRing:
         self._sets: dict[str, KeySet] = {}
         self._lock = threading.Lock()
 
-    def key(self, issuer: str, kid: str) -> PyJWK:
+    def key(self, issuer: str, kid: str, fetch: bool = True) -> PyJWK:
+        """The key `kid` of `issuer`; with `fetch=False`, `NotCached` rather than any I/O."""
+        if not fetch:
+            known = self._discovered.get(issuer)
+            found = self._sets.get(known.jwks_uri) if known else None
+            stale = known is None or time.monotonic() - known.at >= self.trust.jwks_max_age
+            if stale or found is None:
+                raise NotCached(issuer)
+            return found.key(kid, fetch=False)
         return self._key_set(self._jwks_uri(issuer)).key(kid)
 
     def _key_set(self, uri: str) -> KeySet:
