@@ -93,6 +93,7 @@ def make_sqlite_writer(url: str | URL) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA busy_timeout=0")
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # `checkpoint` does it, off the loop
         finally:
             cursor.close()
 
@@ -101,6 +102,12 @@ def make_sqlite_writer(url: str | URL) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy the write-ahead log back into the database file, waiting for nobody (PASSIVE)."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def is_locked(err: Exception) -> bool:

@@ -17,13 +17,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from container_mapping.errors import Error
-from container_mapping.model import ImageRecord, MappingReport
+from container_mapping.model import (
+    Attribution,
+    CollectionWindow,
+    ImageRecord,
+    Verification,
+    parse_time,
+)
+from container_mapping.reference import ImageReference
 from container_mapping.service.database import get_session
 from container_mapping.service.errors import ServiceError, forbidden, invalid
 from container_mapping.service.ingestion import defender, service
 from container_mapping.service.ingestion.models import (
     DefenderIn,
     ErrorBody,
+    ImageIn,
     PipelineIn,
     ReportAccepted,
     ReportIn,
@@ -44,17 +52,10 @@ _IDEMPOTENCY = Header(
 )
 
 
-async def raw_body(request: Request) -> bytes:
-    return await request.body()
-
-
-BodyBytes = Annotated[bytes, Depends(raw_body)]
-
-
 Store = Callable[[service.Submission], Awaitable[service.Stored]]
 
 
-async def storer(request: Request) -> Store:
+def storer(request: Request) -> Store:
     """How this process stores a report: SQLite's group writer, else a transaction in a thread.
 
     Ingestion routes run on the event loop and never hold a thread while they wait: the
@@ -79,9 +80,6 @@ def _store_in_session(
         return service.store(session, submission)
 
 
-StoreDep = Annotated[Store, Depends(storer)]
-
-
 @router.post(
     "/v1/reports",
     status_code=201,
@@ -92,8 +90,7 @@ StoreDep = Annotated[Store, Depends(storer)]
 async def post_report(
     report: ReportIn,
     caller: PipelineCallerDep,
-    store: StoreDep,
-    body: BodyBytes,
+    request: Request,
     idempotency_key: Optional[str] = _IDEMPOTENCY,
 ) -> JSONResponse:
     _check_context(report.pipeline, caller)
@@ -109,7 +106,7 @@ async def post_report(
         engine_version=report.engine.version,
         tool_version=report.tool.version,
     )
-    return await _store(store, caller, "mapping-service", idempotency_key, body, images, job)
+    return await _store(request, caller, "mapping-service", idempotency_key, images, job)
 
 
 @router.post(
@@ -122,25 +119,24 @@ async def post_report(
 async def post_defender(
     payload: DefenderIn,
     caller: PipelineCallerDep,
-    store: StoreDep,
-    body: BodyBytes,
+    request: Request,
     idempotency_key: Optional[str] = _IDEMPOTENCY,
 ) -> JSONResponse:
     images = defender.pushed_records(payload.dockerEvents, payload.dockerImages)
     job = service.JobDetails(engine_version=payload.dockerVersion or None)
-    return await _store(store, caller, "defender", idempotency_key, body, images, job)
+    return await _store(request, caller, "defender", idempotency_key, images, job)
 
 
 async def _store(
-    store: Store,
+    request: Request,
     caller: PipelineCaller,
     protocol: str,
     header: str | None,
-    body: bytes,
     images: tuple[ImageRecord, ...],
     job: service.JobDetails,
 ) -> JSONResponse:
     """Store and answer; the answer is built here (already valid), not re-validated."""
+    body = await request.body()  # already read for the model: cached
     submission = service.Submission(
         caller=caller,
         protocol=protocol,
@@ -149,7 +145,7 @@ async def _store(
         images=images,
         job=job,
     )
-    stored = await store(submission)
+    stored = await storer(request)(submission)
     headers = {"Idempotent-Replayed": "true"} if stored.replayed else None
     return JSONResponse(stored.answer, status_code=201, headers=headers)
 
@@ -175,15 +171,14 @@ def _check_context(pipeline: PipelineIn, caller: PipelineCaller) -> None:
 
 
 def _pushed_images(report: ReportIn) -> tuple[ImageRecord, ...]:
-    """The pushed images as domain records; a value the domain refuses is a 422 naming it."""
+    """The pushed images as domain records; a value the domain refuses is a 422 naming it.
+
+    Built straight from the validated body (no dump and re-parse): the domain checks what the
+    schema cannot (a registry name, the length of a whole name, a window that ends before it
+    starts).
+    """
     try:
-        MappingReport.from_dict(
-            {
-                "schemaVersion": report.schemaVersion,
-                "generatedAt": report.generatedAt,
-                "window": report.window.model_dump(),
-            }
-        )
+        CollectionWindow(parse_time(report.window.since), parse_time(report.window.until))
     except Error as err:
         raise invalid(str(err), "window") from err
     records = []
@@ -191,10 +186,26 @@ def _pushed_images(report: ReportIn) -> tuple[ImageRecord, ...]:
         if not image.pushed:
             continue
         try:
-            records.append(ImageRecord.from_dict(image.model_dump()))
+            records.append(_record(image))
         except (Error, ValueError) as err:
             raise invalid(str(err), f"images[{i}]") from err
     return tuple(records)
+
+
+def _record(image: ImageIn) -> ImageRecord:
+    """What is stored of one pushed image (labels and notes are the job's log, not ours)."""
+    return ImageRecord(
+        reference=ImageReference(image.registry, image.repository, image.tag, image.digest),
+        image_id=image.imageId,
+        pushed=True,
+        source=image.source,
+        pushed_at=parse_time(image.pushedAt) if image.pushedAt else None,
+        created=parse_time(image.created) if image.created else None,
+        platform=image.platform,
+        attribution=Attribution(image.attribution.status),
+        verification=Verification(image.verification.status),
+        registry_digest=image.verification.registryDigest,
+    )
 
 
 @router.get(

@@ -29,25 +29,32 @@ def _marked(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
-@_marked
-async def pipeline_caller(
-    request: Request,
-    credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)],
-) -> PipelineCaller:
+class _PipelineToken(HTTPBearer):
     """The job whose verified pipeline token came with the request.
 
-    Verified on the event loop while its key is cached (a signature check is tens of
-    microseconds, a thread hop costs more); a key that needs fetching is fetched in a thread.
+    One dependency that is also the OpenAPI security scheme: FastAPI works out a cache key for
+    every dependency of every request, and a nested bearer scheme doubled that work on the
+    busiest route. Verified on the event loop while its key is cached (a signature check is
+    tens of microseconds, a thread hop costs more); a key that needs fetching is fetched in a
+    thread.
     """
-    if credentials is None:
-        raise unauthorized("a bearer token (the job's Azure DevOps OIDC token) is required")
-    state = request.app.state
-    token = credentials.credentials
-    try:
-        claims = tokens.verify(token, state.settings, state.keys, fetch=False)
-    except NotCached:
-        claims = await run_in_threadpool(tokens.verify, token, state.settings, state.keys)
-    return tokens.pipeline_caller(claims)
+
+    async def __call__(self, request: Request) -> PipelineCaller:  # type: ignore[override]
+        credentials = await super().__call__(request)
+        if credentials is None:
+            raise unauthorized("a bearer token (the job's Azure DevOps OIDC token) is required")
+        state = request.app.state
+        token = credentials.credentials
+        try:
+            claims = tokens.verify(token, state.settings, state.keys, fetch=False)
+        except NotCached:
+            claims = await run_in_threadpool(tokens.verify, token, state.settings, state.keys)
+        return tokens.pipeline_caller(claims)
+
+
+pipeline_caller = _marked(
+    _PipelineToken(auto_error=False, description="An Azure DevOps pipeline OIDC token")
+)
 
 
 def api_caller(request: Request, key: str | None) -> ApiCaller:
