@@ -16,7 +16,6 @@ caller's budget.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
 import stat
@@ -29,12 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from container_mapping import USER_AGENT
+from container_mapping.debug import debug
 from container_mapping.errors import ConfigError, EngineError, EngineUnavailable
 
 if TYPE_CHECKING:
     import ssl
 
-logger = logging.getLogger(__name__)
 DEFAULT_UNIX_SOCKET = "unix:///var/run/docker.sock"
 DEFAULT_WINDOWS_PIPE = "npipe:////./pipe/docker_engine"
 #: The most one answer may hold. The event buffer is 256 events of a few KiB each (labels
@@ -127,7 +126,7 @@ class Engine:
         self.address = address
         self.timeout = timeout
         self._deadline: float | None = None
-        logger.debug("Docker engine at %s (from %s)", address.url, address.origin)
+        debug(__name__, "Docker engine at %s (from %s)", address.url, address.origin)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str], timeout: float = 10.0) -> Engine:
@@ -202,8 +201,8 @@ class Engine:
             raise EngineUnavailable(self._unavailable(f"no answer within {timeout:.1f}s")) from err
         except OSError as err:
             raise EngineUnavailable(self._unavailable(str(err) or type(err).__name__)) from err
-        logger.debug(
-            "engine GET %s: HTTP %d, %d bytes in %.1f ms",
+        debug(
+            __name__, "engine GET %s: HTTP %d, %d bytes in %.1f ms",
             path, status, len(body), (time.monotonic() - started) * 1000,
         )  # fmt: skip
         if status >= 400:

@@ -14,19 +14,18 @@ answered in the image's `RepoDigests`, one per repository.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from container_mapping.collect.interface import Collection, Pusher
+from container_mapping.debug import debug
 from container_mapping.engine import Engine
 from container_mapping.errors import EngineError, EngineUnavailable, Error
 from container_mapping.model import CollectionWindow, ImageRecord, parse_time
 from container_mapping.reference import ImageReference
 
-logger = logging.getLogger(__name__)
 _ACTIONS = frozenset({"push", "tag"})
 #: How many events moby keeps for `since` queries (measured: 256, of every type together).
 ENGINE_EVENT_BUFFER = 256
@@ -82,7 +81,7 @@ class DockerCollector:
             on_push()
         images = _ImageCache(self.engine)
         records = _pushed(events, images, warnings) + _built_only(events, images)
-        logger.debug("inspected %d images for %d records", len(images.seen), len(records))
+        debug(__name__, "inspected %d images for %d records", len(images.seen), len(records))
         return Collection(tuple(records), version, tuple(warnings), pushers)
 
     def _events(
@@ -126,8 +125,11 @@ class DockerCollector:
             )
         parsed[:] = list(dict.fromkeys(parsed))  # the recorder and the buffer saw the same events
         parsed.sort(key=lambda e: e.at)
-        logger.debug(
-            "%d events in the engine's buffer, %d push/tag in the window", buffered, len(parsed)
+        debug(
+            __name__,
+            "%d events in the engine's buffer, %d push/tag in the window",
+            buffered,
+            len(parsed),
         )
         return parsed, pushers
 

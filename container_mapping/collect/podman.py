@@ -42,6 +42,7 @@ SOURCE = "podman"
 MAX_TAIL = 8 * 1024 * 1024
 MAX_LINE = 64 * 1024
 MAX_RECORDS = 1000
+SLACK_SECONDS = 5.0  # events written out of order by concurrent podman processes
 _TRANSPORT = "docker://"  # `podman manifest push … docker://ref` logs the name so
 SYSTEM_CONFS = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
 
@@ -128,20 +129,30 @@ def _tail(path: Path) -> tuple[list[bytes], bool]:
 
 
 def _pushes(lines: list[bytes], window: CollectionWindow) -> tuple[list[ImageRecord], float | None]:
+    """The pushes in `window`, read newest first: the log is in time order, so reading stops
+    at the first event older than the window (with `SLACK_SECONDS` for writers that raced),
+    and a long log of older jobs costs nothing to skip."""
     since, until = window.since.timestamp(), window.until.timestamp()
     records: dict[ImageReference, ImageRecord] = {}
     oldest = None
-    for line in lines:
+    for line in reversed(lines):
         event = _event(line)
         if event is None:
             continue
         at = event[2].timestamp()
         oldest = at if oldest is None else min(oldest, at)
+        if at < since - SLACK_SECONDS:
+            break
         if not since <= at <= until or event[0] != "push" or len(records) >= MAX_RECORDS:
             continue
         ref, image_id, when = event[1], event[3], event[2]
-        records[ref] = ImageRecord(ref, image_id, True, source=SOURCE, pushed_at=when)
-    return list(records.values()), oldest
+        if ref not in records:  # the newest push of a reference stands
+            records[ref] = ImageRecord(ref, image_id, True, source=SOURCE, pushed_at=when)
+    return sorted(records.values(), key=_pushed_at), oldest
+
+
+def _pushed_at(record: ImageRecord) -> float:
+    return record.pushed_at.timestamp() if record.pushed_at else 0.0
 
 
 def _event(line: bytes) -> Any:
