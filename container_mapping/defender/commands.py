@@ -13,6 +13,8 @@ import os
 import sys
 from typing import Any
 
+from container_mapping.cliargs import env, service_flags, subparser
+
 EXTRA_HINT = "container-mapping: the defender commands need: pip install 'container-mapping[azure]'"
 _NEEDED = ("azure.identity", "azure.mgmt.security", "azure.mgmt.resourcegraph")
 
@@ -27,13 +29,6 @@ CLI, ...), or a bearer token for Resource Manager in CONTAINER_MAPPING_ARM_TOKEN
 """
 
 
-def _env(name: str, *others: str) -> str | None:
-    for variable in (f"CONTAINER_MAPPING_{name}", *others):
-        if os.environ.get(variable):
-            return os.environ[variable]
-    return None
-
-
 def register(commands: Any) -> None:
     defender = _parser(commands, "defender", "Defender for Cloud: connector, inventory, findings")
     actions = defender.add_subparsers(dest="defender_command", required=True, metavar="ACTION")
@@ -41,8 +36,8 @@ def register(commands: Any) -> None:
     _connector_flags(connect)
     connect.add_argument(
         "--location",
-        default=_env("LOCATION"),
-        required=not _env("LOCATION"),
+        default=env("LOCATION"),
+        required=not env("LOCATION"),
         help="Azure region of the connector [$CONTAINER_MAPPING_LOCATION]",
     )
     which = connect.add_mutually_exclusive_group()
@@ -54,7 +49,7 @@ def register(commands: Any) -> None:
     which.add_argument(
         "--organizations",
         metavar="A,B",
-        default=_env("ORGANIZATIONS"),
+        default=env("ORGANIZATIONS"),
         help="only these organizations [$CONTAINER_MAPPING_ORGANIZATIONS]",
     )
     connect.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -70,35 +65,17 @@ def register(commands: Any) -> None:
         "--subscription",
         action="append",
         metavar="ID",
-        default=_list(_env("SUBSCRIPTION", "AZURE_SUBSCRIPTION_ID")),
+        default=_list(env("SUBSCRIPTION", "AZURE_SUBSCRIPTION_ID")),
         help="subscription to read (repeatable) [$CONTAINER_MAPPING_SUBSCRIPTION]",
     )
     _arm_flag(importer)
-    importer.add_argument(
-        "--server",
-        metavar="URL",
-        default=_env("SERVER"),
-        help="the mapping service [$CONTAINER_MAPPING_SERVER]",
-    )
-    importer.add_argument(
-        "--api-key",
-        metavar="KEY",
-        default=_env("API_KEY"),
-        help="a key with the link scope [$CONTAINER_MAPPING_API_KEY]",
-    )
+    service_flags(importer, "a key with the link scope")
     importer.add_argument("--json", action="store_true", help="print what was read, post nothing")
     importer.set_defaults(handler=_import)
 
 
 def _parser(commands: Any, name: str, text: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        name,
-        help=text,
-        description=text,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    return parser
+    return subparser(commands, name, text, EPILOG)
 
 
 def _connector_flags(parser: argparse.ArgumentParser) -> None:
@@ -107,7 +84,7 @@ def _connector_flags(parser: argparse.ArgumentParser) -> None:
         ("--resource-group", "RESOURCE_GROUP", (), "resource group of the connector"),
         ("--name", "CONNECTOR", (), "the security connector's name"),
     ):
-        default = _env(name, *extra)
+        default = env(name, *extra)
         parser.add_argument(
             flag,
             default=default,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
+from container_mapping.cliargs import env, service_flags, subparser
 from container_mapping.errors import ConfigError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
@@ -29,10 +29,6 @@ CONTAINER_MAPPING_API_KEY (default server http://127.0.0.1:8080).
 """
 
 
-def _env(name: str) -> str | None:
-    return os.environ.get(f"CONTAINER_MAPPING_{name}") or None
-
-
 def register(commands: Any) -> None:
     """Add `link` and `trace` to the CLI's subcommands."""
     _register_link(commands)
@@ -40,29 +36,11 @@ def register(commands: Any) -> None:
 
 
 def _subparser(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        name,
-        help=help_text,
-        description=help_text,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    return parser
+    return subparser(commands, name, help_text, EPILOG)
 
 
 def _service_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--server",
-        metavar="URL",
-        default=_env("SERVER"),
-        help="the mapping service [$CONTAINER_MAPPING_SERVER]",
-    )
-    parser.add_argument(
-        "--api-key",
-        metavar="KEY",
-        default=_env("API_KEY"),
-        help="an API key of the service [$CONTAINER_MAPPING_API_KEY]",
-    )
+    service_flags(parser, "an API key of the service")
 
 
 def _register_link(commands: Any) -> None:
@@ -90,7 +68,7 @@ def _register_link(commands: Any) -> None:
     pods.add_argument(
         "--cluster",
         metavar="NAME",
-        default=_env("CLUSTER"),
+        default=env("CLUSTER"),
         help="the cluster's name [$CONTAINER_MAPPING_CLUSTER; default: the context]",
     )
     pods.add_argument("--context", metavar="CTX", help="read this kubeconfig context live")
