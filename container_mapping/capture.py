@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from container_mapping.attribution import attribute
 from container_mapping.collect.docker import EngineAbsent
 from container_mapping.collect.interface import Collection, Collector, Pusher
+from container_mapping.collect.sources import JOB_DIRECTORIES_ENV
 from container_mapping.errors import Error
 from container_mapping.model import (
     Attribution,
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from container_mapping.registry import DigestSource
 
 RegistryFactory = Callable[[], "DigestSource"]
-JOB_DIRECTORIES_ENV = "CONTAINERMAPPING_JOBDIRECTORIES"  # collect/files.py's ROOTS_ENV
 
 
 def docker_collectors(environ: Mapping[str, str], recording: str | None = None) -> list[Collector]:

@@ -28,13 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from container_mapping import USER_AGENT
+from container_mapping.collect.sources import DOCKER_DEFAULT_SOCKET
 from container_mapping.debug import debug
 from container_mapping.errors import ConfigError, EngineError, EngineUnavailable
 
 if TYPE_CHECKING:
     import ssl
 
-DEFAULT_UNIX_SOCKET = "unix:///var/run/docker.sock"
+DEFAULT_UNIX_SOCKET = f"unix://{DOCKER_DEFAULT_SOCKET}"
 DEFAULT_WINDOWS_PIPE = "npipe:////./pipe/docker_engine"
 #: The most one answer may hold. The event buffer is 256 events of a few KiB each (labels
 #: included); an image's inspect is tens of KiB. Past these an engine is not answering honestly.

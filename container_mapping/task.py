@@ -53,6 +53,7 @@ PIPELINE_START_VARIABLE = "System.PipelineStartTime"
 FALLBACK_WINDOW = timedelta(hours=1)
 MAX_WINDOW = timedelta(hours=24)
 CLOCK_SLACK = timedelta(seconds=1)  # the engine may run on another clock (a remote DOCKER_HOST)
+NO_ENGINE = "no Docker engine on this agent, nothing to map"
 CAPTURE_SHARE = 0.6  # of the budget left; the token and the send get the rest
 EXIT_OK = 0
 EXIT_FAILED = 3
@@ -291,6 +292,25 @@ def post_job(job: Job, log: AgentLog, deadline: float) -> int:
     return _warnings(log, report.warnings)
 
 
+def nothing_here(environ: Mapping[str, str]) -> bool:
+    from container_mapping.collect.sources import nothing_to_collect
+
+    return nothing_to_collect(environ)
+
+
+def _nothing_here(inputs: TaskInputs, environ: Mapping[str, str], log: AgentLog) -> int:
+    """Post-job where no collector could find a push: what `post_job` would say there."""
+    from container_mapping.azdo.oidc import access_token
+
+    log.set_secret(access_token(environ) or "")
+    for secret in _setting_secrets(environ):
+        log.set_secret(secret)
+    for input_note in inputs.notes:
+        log.warning(f"container-mapping: {input_note}")
+    log.info(f"container-mapping: {NO_ENGINE}")
+    return EXIT_OK
+
+
 def _setting_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
     """The proxy's and client certificate's secrets, read only where such settings exist.
 
@@ -410,7 +430,7 @@ def no_engine_here(
     if platform == "win32":
         return "the Docker engine's named pipe is not supported yet, nothing mapped on Windows"
     if isinstance(err.__cause__, (FileNotFoundError, ConnectionRefusedError)):
-        return "no Docker engine on this agent, nothing to map"
+        return NO_ENGINE
     return None
 
 
@@ -422,6 +442,8 @@ def run(environ: Mapping[str, str], log: AgentLog) -> int:
         inputs = TaskInputs.from_environment(environ)
         if inputs.command == "pre-job":
             return pre_job(log, datetime.now(timezone.utc), environ)
+        if not fail and nothing_here(environ):
+            return _nothing_here(inputs, environ, log)
         job = Job.from_environment(inputs, environ)
         return post_job(job, log, deadline_from(environ, inputs.timeout_seconds))
     except EngineUnavailable as err:

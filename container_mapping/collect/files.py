@@ -31,13 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from container_mapping.collect.sources import JOB_DIRECTORIES_ENV
 from container_mapping.errors import Error
 from container_mapping.model import CollectionWindow
 from container_mapping.reference import DIGEST_RE, ImageReference
 
 ROOTS_VARIABLE = "ContainerMapping.JobDirectories"
 PATHS_VARIABLE = "ContainerMapping.MetadataPaths"
-ROOTS_ENV = "CONTAINERMAPPING_JOBDIRECTORIES"
+ROOTS_ENV = JOB_DIRECTORIES_ENV
 PATHS_ENV = "CONTAINERMAPPING_METADATAPATHS"
 SEPARATOR = ";"
 MAX_DEPTH = 4

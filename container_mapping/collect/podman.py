@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import timezone
 from pathlib import Path
 from typing import Any
 
-from container_mapping.collect.conf import table_values
+from container_mapping.collect.conf import podman_events_log
 from container_mapping.collect.interface import Collection
 from container_mapping.errors import Error
 from container_mapping.model import CollectionWindow, ImageRecord, parse_time
@@ -44,7 +44,6 @@ MAX_LINE = 64 * 1024
 MAX_RECORDS = 1000
 SLACK_SECONDS = 5.0  # events written out of order by concurrent podman processes
 _TRANSPORT = "docker://"  # `podman manifest push … docker://ref` logs the name so
-SYSTEM_CONFS = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
 
 
 class PodmanCollector:
@@ -58,16 +57,8 @@ class PodmanCollector:
 
     @classmethod
     def for_this_user(cls) -> PodmanCollector:
-        logger, path = events_settings(_conf_files(os.getuid()))
-        if logger == "journald" and Path("/usr/bin/podman").exists():
-            note = (
-                "podman logs its events to the journal here, which is not read yet: set "
-                'events_logger = "file" in containers.conf to have podman pushes mapped'
-            )
-            return cls(None, note)
-        if logger not in ("file", ""):
-            return cls(None)
-        return cls(Path(path) if path else _default_log(os.getuid()))
+        path, note = podman_events_log(os.getuid())
+        return cls(path, note)
 
     def collect(
         self,
@@ -85,31 +76,6 @@ class PodmanCollector:
         if cut and (oldest is None or oldest > window.since.timestamp()):
             warnings += (f"read only the newest {MAX_TAIL} bytes of podman's event log",)
         return Collection(tuple(records), warnings=warnings)
-
-
-def _default_log(uid: int) -> Path:
-    if uid == 0:
-        return Path("/run/libpod/events/events.log")
-    return Path(f"/run/user/{uid}/libpod/tmp/events/events.log")
-
-
-def _conf_files(uid: int) -> list[Path]:
-    files = [Path(p) for p in SYSTEM_CONFS]
-    if uid != 0:
-        import pwd
-
-        try:
-            home = pwd.getpwuid(uid).pw_dir
-        except KeyError:
-            return files
-        files.append(Path(home) / ".config" / "containers" / "containers.conf")
-    return files
-
-
-def events_settings(files: Iterable[Path]) -> tuple[str, str]:
-    """`events_logger` and `events_logfile_path` of the `[engine]` table, the last file winning."""
-    found = table_values(files, "engine", ("events_logger", "events_logfile_path"))
-    return found["events_logger"], found["events_logfile_path"]
 
 
 def _tail(path: Path) -> tuple[list[bytes], bool]:

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from container_mapping.collect import files
+from container_mapping.collect.conf import events_settings
 from container_mapping.collect.files import JobFiles, scan, scan_roots
-from container_mapping.collect.podman import events_settings
 from container_mapping.model import CollectionWindow
 from container_mapping.task import DIRECTORIES_VARIABLE, pre_job
 
