@@ -54,8 +54,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.keys = KeyRing(settings.trust)
-    if engine.dialect.name == "sqlite":
-        app.state.writer = GroupWriter(database.make_sqlite_writer(settings.database), sessions)
+    if not (engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")):
+        app.state.writer = GroupWriter(engine, sessions)  # an in-memory database has one connection
     app.state.head = migrations.head()
     app.include_router(ingestion_router)
     app.include_router(links_router)

@@ -56,11 +56,11 @@ Store = Callable[[service.Submission], Awaitable[service.Stored]]
 
 
 def storer(request: Request) -> Store:
-    """How this process stores a report: SQLite's group writer, else a transaction in a thread.
+    """How this process stores a report: the group writer (`ingestion.writer`), else (an
+    in-memory SQLite database, one connection) a transaction of its own in a thread.
 
     Ingestion routes run on the event loop and never hold a thread while they wait: the
-    writer answers through an asyncio future; PostgreSQL's blocking driver gets a thread only
-    for the transaction itself.
+    writer answers through an asyncio future.
     """
     writer: GroupWriter | None = getattr(request.app.state, "writer", None)
     if writer is not None:
