@@ -22,6 +22,13 @@ it runs with the same environment against the same stand-ins (its `alternateDevO
 input points it at the ingestion stand-in, and `PREJOBSTARTTIME` holds our pre-job's start).
 Without it, the figures issue 7 measured (no added delay) are the reference, and say so.
 
+Both tasks find `python3`, `node` and `docker` on an agent's PATH (`AGENT_PATH`: pyenv's shims,
+bash scripts, would add 90 ms to every start of ours), and the stand-ins answer with
+TCP_NODELAY, as real services do (Python's `http.server` writes headers and body apart, and
+Nagle's algorithm then held the body for the client's delayed ACK: 40 ms on every request).
+The "no engine" case goes the whole way where podman's event log exists (the test suite's
+podman pushes leave one); on an agent without one, post-job answers from `stat` calls alone.
+
 Needs the services: `eval "$(scripts/services.sh start)"`, then `python3 bench/post_job.py`
 (`--delays 0,50`, `--runs 5`, `--cases engine,nothing` to shorten it). The shared engine may
 hold thousands of another test's images, which makes "300 held" meaningless: point DOCKER_HOST

@@ -10,7 +10,7 @@ The load generator runs on the same machine: on 2 cores it takes part of the CPU
 would otherwise have, so the figures are a floor. `--profile` runs the app in-process under
 cProfile instead and prints where the time goes.
 
-    python3 bench/service.py [--seconds 10] [--connections 16] [--workers 1 2] [--profile]
+    python3 bench/service.py [--seconds 10] [--connections 32] [--workers 1 2] [--profile]
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def profile(issuer: Issuer, work: Path, seconds: float, connections: int) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
