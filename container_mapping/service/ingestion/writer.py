@@ -69,10 +69,9 @@ class _OnLoop:
     """The writer's state on one event loop (a test client may run the app on several)."""
 
     loop: asyncio.AbstractEventLoop
-    task: asyncio.Task[None]
-    checkpoints: asyncio.Task[None]
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     pending: list[_Item] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)  # the writer, checkpoints
 
 
 class GroupWriter:
@@ -89,7 +88,7 @@ class GroupWriter:
         """The submission stored (or its first answer), once the writer has committed it."""
         loop = asyncio.get_running_loop()
         on = self._on
-        if on is None or on.loop is not loop or on.task.done():
+        if on is None or on.loop is not loop or on.tasks[0].done():
             on = self._on = self._start(loop)
         future: asyncio.Future[service.Stored] = loop.create_future()
         on.pending.append((submission, future))
@@ -97,15 +96,14 @@ class GroupWriter:
         return await future  # the writer answers within WAIT_SECONDS, 503 when it cannot
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> _OnLoop:
-        started: asyncio.Future[_OnLoop] = loop.create_future()
-        task = loop.create_task(self._run(started), name="report-writer")
-        checkpoints = loop.create_task(self._checkpoints(), name="sqlite-checkpoints")
-        on = _OnLoop(loop, task, checkpoints)
-        started.set_result(on)
+        on = _OnLoop(loop)
+        on.tasks = [
+            loop.create_task(self._run(on), name="report-writer"),
+            loop.create_task(self._checkpoints(), name="sqlite-checkpoints"),
+        ]
         return on
 
-    async def _run(self, started: asyncio.Future[_OnLoop]) -> None:
-        on = await started
+    async def _run(self, on: _OnLoop) -> None:
         while True:
             await on.wakeup.wait()
             on.wakeup.clear()
