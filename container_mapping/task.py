@@ -292,12 +292,6 @@ def post_job(job: Job, log: AgentLog, deadline: float) -> int:
     return _warnings(log, report.warnings)
 
 
-def nothing_here(environ: Mapping[str, str]) -> bool:
-    from container_mapping.collect.sources import nothing_to_collect
-
-    return nothing_to_collect(environ)
-
-
 def _nothing_here(inputs: TaskInputs, environ: Mapping[str, str], log: AgentLog) -> int:
     """Post-job where no collector could find a push: what `post_job` would say there."""
     from container_mapping.azdo.oidc import access_token
@@ -442,7 +436,9 @@ def run(environ: Mapping[str, str], log: AgentLog) -> int:
         inputs = TaskInputs.from_environment(environ)
         if inputs.command == "pre-job":
             return pre_job(log, datetime.now(timezone.utc), environ)
-        if not fail and nothing_here(environ):
+        from container_mapping.collect.sources import nothing_to_collect
+
+        if not fail and nothing_to_collect(environ):
             return _nothing_here(inputs, environ, log)
         job = Job.from_environment(inputs, environ)
         return post_job(job, log, deadline_from(environ, inputs.timeout_seconds))

@@ -51,9 +51,3 @@ def test_a_socket_at_the_default_place_is_asked(tmp_path: Path) -> None:
 def test_a_podman_event_log_is_read(tmp_path: Path) -> None:
     (tmp_path / "events.log").write_text("")
     assert not bare(tmp_path)
-
-
-def test_the_journal_backend_writes_no_file(tmp_path: Path) -> None:
-    assert nothing_to_collect(
-        {"DOCKER_CONFIG": str(tmp_path)}, docker_socket=str(tmp_path / "s"), podman_log=None
-    )
