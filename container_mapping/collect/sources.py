@@ -1,10 +1,11 @@
 """Whether this host has anything a collector could read, told by a few `stat` calls.
 
 Most jobs run where nothing holds a push: no Docker engine, no podman event log, no record of
-pre-job's. There post-job's answer is known before any collector (or the data model they
-share) is imported, which is most of what such a job's step costs (measured: Python's part of
-such a post-job from 94 to 47 ms). Anything that could hold a push (an engine configured or listening, a Docker config that may name a context, a podman event log,
-pre-job's record of the job's directories) sends post-job the whole way, as before.
+pre-job's. There post-job's answer is known before any collector (or the data model they share)
+is imported, which is most of what such a job's step costs (measured: Python's part of such a
+post-job from 94 to 47 ms). Anything that could hold a push (an engine configured or listening,
+a Docker config that may name a context, a podman event log, pre-job's record of the job's
+directories) sends post-job the whole way, as before.
 """
 
 from __future__ import annotations
