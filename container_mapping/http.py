@@ -162,6 +162,27 @@ class HttpClient:
 
     __del__ = close  # a client dropped without close() leaves no socket behind
 
+    def connect(self, url: str, deadline: float | None = None) -> None:
+        """Open, and keep for the next request to `url`'s host, its connection (TCP, the proxy's
+        tunnel, TLS) now: its round trips then overlap another wait, such as the job's token.
+        Best effort: a failure here is met again, and reported, by the request itself."""
+        try:
+            parts = urllib.parse.urlsplit(url)
+            key = (parts.scheme, (parts.hostname or "").lower(), _port(parts))
+        except ValueError:
+            return
+        timeout = self.timeout
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+        if parts.scheme not in ("http", "https") or not parts.hostname or timeout <= 0:
+            return
+        try:
+            conn = self._connection(parts, timeout)
+            if conn.sock is None:
+                conn.connect()
+        except (OSError, ValueError, http.client.HTTPException):
+            self._drop(key)
+
     def request(
         self,
         method: str,

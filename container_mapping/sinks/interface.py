@@ -53,6 +53,8 @@ class BearerSink:
         self.token = token
 
     def bearer(self, deadline: float | None) -> dict[str, str]:
+        """The token's header; the endpoint's connection opens while the token is awaited."""
+        self.http.connect(self.endpoint, deadline)
         return {"Authorization": f"Bearer {self.token(deadline)}"}
 
 

@@ -78,6 +78,29 @@ def test_connections_are_reused_for_one_host() -> None:
     assert len({port for _, port in handler.seen}) == 1
 
 
+def test_a_connection_opened_ahead_carries_the_next_request() -> None:
+    handler = _handler()
+    with serve(handler) as server:
+        client = HttpClient(environ=NO_PROXY)
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        client.connect(base + "/ingest", deadline=time.monotonic() + 5)
+        opened = client._pool[("http", "127.0.0.1", server.server_address[1])].sock
+        assert opened is not None and handler.seen == []  # connected, nothing sent yet
+        local_port = opened.getsockname()[1]
+        assert client.request("GET", base + "/ingest").ok
+        client.close()
+    assert handler.seen == [("/ingest", local_port)]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1/x", "http://[::1/x", "ftp://host/x", "http://host:port/x"]
+)
+def test_opening_ahead_is_best_effort(url: str) -> None:
+    client = HttpClient(environ=NO_PROXY)
+    client.connect(url, deadline=time.monotonic() + 2)  # refused, malformed: nothing raised
+    assert client._pool == {}
+
+
 @pytest.mark.parametrize(
     ("header", "seconds"),
     [("7", 7.0), (" 3 ", 3.0), ("", None), ("soon", None), ("-5", None)],
