@@ -13,31 +13,20 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from container_mapping.service import config
-from container_mapping.service.app import create_app
-from tests.service.conftest import CONTOSO_LINK_KEY, config_document
+from tests.service.conftest import CONTOSO_LINK_KEY
+from tests.service.fuzz import bounded_schema, served
 from tests.service.issuer import Issuer
-from tests.service.server import ThreadServer
 
 
 @pytest.fixture(scope="module")
 def running(issuer: Issuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    database = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'mappings.db'}"
-    app = create_app(config.from_dict(config_document(issuer, database)))
-    with ThreadServer(app) as server:
-        yield server.url
-    app.state.engine.dispose()
+    with served(issuer, tmp_path_factory.mktemp("fuzz")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def api_schema(running: str) -> Any:
-    bounded = schemathesis.Config.from_dict(
-        {
-            "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
-            "generation": {"max-examples": 25},
-        }
-    )
-    return schemathesis.openapi.from_url(f"{running}/openapi.json", config=bounded)
+    return bounded_schema(running, max_examples=25)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema").include(path="/v1/links/defender")
