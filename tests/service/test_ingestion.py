@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import time
+import uuid
 from typing import Any
 
 import httpx
@@ -229,3 +231,16 @@ def test_many_at_once_store_each_report_once(service: Service) -> None:
     for i in range(6):
         assert answers[i].json() == answers[i + 6].json()
     assert service.count("reports") == 6 and service.count("images") == 12
+
+
+def test_report_ids_are_uuid7_in_the_order_they_were_stored(service: Service) -> None:
+    ids = []
+    for n in range(3):
+        answer = service.post_report(
+            report(CONTOSO, seed=f"ordered-{n}"), service.issuer.token(CONTOSO)
+        )
+        assert answer.status_code == 201, answer.text
+        ids.append(answer.json()["id"])
+        time.sleep(0.002)  # the order is by millisecond
+    assert all(uuid.UUID(i).version == 7 for i in ids)
+    assert ids == sorted(ids)  # as text too: the index's order

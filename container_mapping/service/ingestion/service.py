@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -94,9 +96,22 @@ class Prepared:
     image_rows: list[dict[str, Any]]
 
 
+def new_report_id() -> str:
+    """A time-ordered UUID (version 7, RFC 9562): 48 bits of Unix milliseconds, 74 random.
+
+    Reports stored together get neighbouring ids, so the reports' primary key and the images'
+    `report_id` index grow at their right edge: a batch dirties the same few pages instead of
+    two random pages a report, which the commit then writes to the log.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # the RFC's variant
+    return str(uuid.UUID(int=value))
+
+
 def prepare(submission: Submission) -> Prepared:
     caller = submission.caller
-    report_id = str(uuid.uuid4())
+    report_id = new_report_id()
     now = datetime.now(timezone.utc)
     answer = {
         "id": report_id,
