@@ -7,12 +7,11 @@ Idempotency-Key and a bearer token of its own (RS256, verified on every request)
 reports/s, latency percentiles and the resident memory of the service processes.
 
 The load generator runs on the same machine and takes part of the CPU the service would
-otherwise have, so the figures are a floor. It is wrk (Debian's `wrk`, with `reports.lua`)
-when installed: it takes half the CPU of the Python client below (measured while loading:
-0.07 against 0.14 ms of the machine's CPU per report, which the service then lacks). `--client python`
-uses the asyncio client instead. Both send the same prepared requests, one at a time per
-keep-alive connection. `--profile` runs the app in-process under cProfile and prints where the
-time goes.
+otherwise have, so the figures are a floor. It is wrk (Debian's `wrk`, with `reports.lua`) when
+installed: it takes half the CPU of the asyncio client (`--client python`), 0.07 against
+0.14 ms of the machine's CPU a report, measured under load. Both send the same prepared
+requests, one at a time per keep-alive connection. `--profile` runs the app in this process,
+its thread under cProfile, and prints where the time goes.
 
     python3 bench/service.py [--seconds 10] [--connections 32] [--workers 1 2]
                              [--client wrk|python] [--profile]
@@ -211,31 +210,40 @@ def run_one(
 
 
 def profile(issuer: Issuer, work: Path, seconds: float, connections: int) -> None:
-    """The app in this process under cProfile, driven by the same client."""
+    """The app served in this thread under cProfile, driven from another by the asyncio client
+    (cProfile sees only the thread it was enabled in)."""
     import cProfile
     import pstats
     import threading
 
+    import uvicorn
+
     from container_mapping.service import config
     from container_mapping.service.app import create_app
-    from tests.service.server import ThreadServer
 
     database = f"sqlite:///{work / 'profile.db'}"
     app = create_app(config.from_dict(config_document(issuer, database)))
-    with ThreadServer(app) as server:
-        queue = requests(issuer, int(seconds * 2000), server.port)
-        profiler = cProfile.Profile()
-        result: dict[str, Any] = {}
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", access_log=False))
+    result: dict[str, Any] = {}
 
-        def client() -> None:
-            result.update(drive(server.port, queue, seconds, connections))
+    def client() -> None:
+        try:
+            while not server.started:
+                time.sleep(0.05)
+            queue = requests(issuer, int(seconds * 1000), port)
+            result.update(drive(port, queue, seconds, connections))
+        finally:
+            server.should_exit = True
 
-        profiler.enable()
-        thread = threading.Thread(target=client)
-        thread.start()
-        thread.join()
-        profiler.disable()
-    print(f"profiled: {result['reports_per_s']:.0f} reports/s (in-process, under cProfile)")
+    thread = threading.Thread(target=client)
+    thread.start()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    server.run()
+    profiler.disable()
+    thread.join()
+    print(f"profiled: {result.get('reports_per_s', 0):.0f} reports/s (in-process, under cProfile)")
     stats = pstats.Stats(profiler)
     stats.sort_stats("tottime").print_stats(25)
 
