@@ -13,15 +13,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException
 
 from container_mapping import __version__
-from container_mapping.service import database, migrations, organizations
+from container_mapping.service import bodies, database, migrations, organizations
 from container_mapping.service.config import Settings
 from container_mapping.service.defender.views import router as defender_router
 from container_mapping.service.errors import ServiceError
+from container_mapping.service.ingestion.models import DefenderIn, ReportIn
 from container_mapping.service.ingestion.views import router as ingestion_router
 from container_mapping.service.ingestion.writer import GroupWriter
 from container_mapping.service.links.views import router as links_router
@@ -65,8 +67,21 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_api_route("/", page.public_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     _error_handlers(app)
+    _openapi_with_bodies(app, (ReportIn, DefenderIn))
     app.add_middleware(BodyLimit, max_body=settings.max_body)
     return app
+
+
+def _openapi_with_bodies(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
+    """The OpenAPI document with the schemas of the bodies routes read themselves (`bodies`)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            bodies.add_schemas(generate(), models)
+        return app.openapi_schema  # type: ignore[return-value]  # set by `generate`
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way
 
 
 def healthz(request: Request) -> JSONResponse:

@@ -244,3 +244,30 @@ def test_report_ids_are_uuid7_in_the_order_they_were_stored(service: Service) ->
         time.sleep(0.002)  # the order is by millisecond
     assert all(uuid.UUID(i).version == 7 for i in ids)
     assert ids == sorted(ids)  # as text too: the index's order
+
+
+def test_a_body_that_is_not_declared_json_is_422(service: Service) -> None:
+    token = service.issuer.token(CONTOSO)
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        answer = service.client.post(
+            "/v1/reports",
+            content=json.dumps(report(CONTOSO)).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+        )
+        assert answer.status_code == 422, answer.text
+        assert "Content-Type: application/json" in answer.json()["error"]
+    assert service.count("reports") == 0
+
+
+def test_the_openapi_document_describes_the_bodies_routes_read_themselves(
+    service: Service,
+) -> None:
+    document = service.client.get("/openapi.json").json()
+    for path, model in (("/v1/reports", "ReportIn"), (DEFENDER_PATH, "DefenderIn")):
+        operation = document["paths"][path]["post"]
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": f"#/components/schemas/{model}"}
+        assert [p["name"] for p in operation["parameters"]] == ["Idempotency-Key"]
+    schemas = document["components"]["schemas"]
+    assert {"ReportIn", "ImageIn", "PipelineIn", "DefenderIn"} <= set(schemas)
+    assert schemas["ImageIn"]["properties"]["digest"]["anyOf"][0]["pattern"].startswith("^sha256")

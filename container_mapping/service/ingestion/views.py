@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Callable
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +25,7 @@ from container_mapping.model import (
     parse_time,
 )
 from container_mapping.reference import ImageReference
+from container_mapping.service.bodies import json_body, request_body
 from container_mapping.service.database import get_session
 from container_mapping.service.errors import ServiceError, forbidden, invalid
 from container_mapping.service.ingestion import defender, service
@@ -45,11 +46,20 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 413, 422, 503)
 }
-_IDEMPOTENCY = Header(
-    default=None,
-    alias="Idempotency-Key",
-    description="The same key again returns the first answer and stores nothing twice",
-)
+IDEMPOTENCY_KEY = "Idempotency-Key"
+_IDEMPOTENCY = {
+    "name": IDEMPOTENCY_KEY,
+    "in": "header",
+    "required": False,
+    "description": "The same key again returns the first answer and stores nothing twice",
+    "schema": {"type": "string", "minLength": 1, "maxLength": service.MAX_KEY_LENGTH},
+}
+
+
+def _ingestion(model: type[ReportIn] | type[DefenderIn]) -> dict[str, Any]:
+    """An ingestion route's `openapi_extra`: its JSON body (read by `bodies.json_body`, not by
+    FastAPI) and the Idempotency-Key header (read from the request)."""
+    return {**request_body(model), "parameters": [_IDEMPOTENCY]}
 
 
 Store = Callable[[service.Submission], Awaitable[service.Stored]]
@@ -86,13 +96,10 @@ def _store_in_session(
     response_model=ReportAccepted,
     responses=ERRORS,
     summary="Store what one job pushed (protocol: mapping-service)",
+    openapi_extra=_ingestion(ReportIn),
 )
-async def post_report(
-    report: ReportIn,
-    caller: PipelineCallerDep,
-    request: Request,
-    idempotency_key: Optional[str] = _IDEMPOTENCY,
-) -> JSONResponse:
+async def post_report(caller: PipelineCallerDep, request: Request) -> JSONResponse:
+    report = await json_body(request, ReportIn)
     _check_context(report.pipeline, caller)
     images = _pushed_images(report)
     pipeline = report.pipeline
@@ -106,7 +113,7 @@ async def post_report(
         engine_version=report.engine.version,
         tool_version=report.tool.version,
     )
-    return await _store(request, caller, "mapping-service", idempotency_key, images, job)
+    return await _store(request, caller, "mapping-service", images, job)
 
 
 @router.post(
@@ -115,28 +122,25 @@ async def post_report(
     response_model=ReportAccepted,
     responses=ERRORS,
     summary="Store what one job pushed, in Defender for Cloud's wire format (protocol: defender)",
+    openapi_extra=_ingestion(DefenderIn),
 )
-async def post_defender(
-    payload: DefenderIn,
-    caller: PipelineCallerDep,
-    request: Request,
-    idempotency_key: Optional[str] = _IDEMPOTENCY,
-) -> JSONResponse:
+async def post_defender(caller: PipelineCallerDep, request: Request) -> JSONResponse:
+    payload = await json_body(request, DefenderIn)
     images = defender.pushed_records(payload.dockerEvents, payload.dockerImages)
     job = service.JobDetails(engine_version=payload.dockerVersion or None)
-    return await _store(request, caller, "defender", idempotency_key, images, job)
+    return await _store(request, caller, "defender", images, job)
 
 
 async def _store(
     request: Request,
     caller: PipelineCaller,
     protocol: str,
-    header: str | None,
     images: tuple[ImageRecord, ...],
     job: service.JobDetails,
 ) -> JSONResponse:
     """Store and answer; the answer is built here (already valid), not re-validated."""
     body = await request.body()  # already read for the model: cached
+    header = request.headers.get(IDEMPOTENCY_KEY)
     submission = service.Submission(
         caller=caller,
         protocol=protocol,
