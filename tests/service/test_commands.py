@@ -39,3 +39,30 @@ def test_a_bad_configuration_is_one_line_and_a_usage_error(tmp_path: Path) -> No
     assert done.returncode == 2
     [line] = done.stderr.strip().splitlines()
     assert "organizations[0].issuer" in line and "https" in line
+
+
+def test_a_served_process_freezes_its_start_and_collects_young_objects_rarely(
+    tmp_path: Path,
+) -> None:
+    """What uvicorn's factory builds in each worker (in a process of its own: it sets the
+    collector of the process that calls it)."""
+    code = (
+        "import gc\n"
+        "from container_mapping.service.app import GC_THRESHOLD, from_environment\n"
+        "from_environment()\n"
+        "print(gc.get_threshold()[0] == GC_THRESHOLD, gc.get_freeze_count() > 10_000)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "CONTAINER_MAPPING_DATABASE": f"sqlite:///{tmp_path / 'm.db'}",
+        },
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
