@@ -20,6 +20,13 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Past this many frames (64 MiB of 4 KiB pages) a checkpoint also restarts the log, and the
+#: first write after a restart cuts the file back to `WAL_FILE_LIMIT` bytes.
+WAL_RESTART_FRAMES = 16_384
+WAL_FILE_LIMIT = 64 * 1024 * 1024
+#: How long a restart may wait for the writer and readers of the moment; it keeps new writers
+#: out while it waits, so it gives up soon and the next checkpoint tries again.
+WAL_RESTART_WAIT_MS = 100
 
 # Named constraints, so migrations name them the same on every database (and SQLite's batch
 # mode can find them again).
@@ -55,6 +62,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_FILE_LIMIT}")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
@@ -104,10 +112,30 @@ def make_sqlite_writer(url: str | URL) -> Engine:
     return engine
 
 
-def checkpoint(engine: Engine) -> None:
-    """Copy the write-ahead log back into the database file, waiting for nobody (PASSIVE)."""
+def checkpoint(engine: Engine, restart_frames: int = WAL_RESTART_FRAMES) -> tuple[int, bool]:
+    """Copy the write-ahead log back into the database file; restart the log when it is long.
+
+    The copy is PASSIVE: it never waits for, or blocks, a writer. But SQLite starts the log
+    over only when a write begins with every frame already copied, which under steady load
+    never happens (writers add frames while the copy runs): under `bench/service.py` the log
+    grew by about 50 MB a second, without end. So past `restart_frames` frames a RESTART
+    checkpoint follows: it finishes the copy and makes the next write start the log over,
+    holding new writers back meanwhile (they retry, see `ingestion.writer`) for at most
+    `WAL_RESTART_WAIT_MS`. (TRUNCATE, which also empties the file at once, held them back
+    longer: a tenth fewer reports a second.)
+
+    Returns the frames the log held, and whether it was restarted.
+    """
     with engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        _, frames, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        if frames < restart_frames:
+            return frames, False
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={WAL_RESTART_WAIT_MS}")
+        try:
+            busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)").one()
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        return frames, not busy
 
 
 def is_locked(err: Exception) -> bool:
