@@ -127,15 +127,16 @@ def checkpoint(engine: Engine, restart_frames: int = WAL_RESTART_FRAMES) -> tupl
     Returns the frames the log held, and whether it was restarted.
     """
     with engine.connect() as connection:
-        _, frames, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        # a row of (busy, frames in the log, frames copied)
+        frames = int(connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1])
         if frames < restart_frames:
             return frames, False
         connection.exec_driver_sql(f"PRAGMA busy_timeout={WAL_RESTART_WAIT_MS}")
         try:
-            busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)").one()
+            busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)").one()[0]
         finally:
             connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        return frames, not busy
+        return frames, busy == 0
 
 
 def is_locked(err: Exception) -> bool:
