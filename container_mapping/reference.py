@@ -33,7 +33,7 @@ _DOMAIN = rf"{_HOST}(?::[0-9]+)?"
 
 PATH_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 DOMAIN_RE = re.compile(_DOMAIN)
-TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
+TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # `\w` as Go reads it: ASCII
 DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
 _ANCHORED_ID = re.compile(r"[a-f0-9]{64}")
 NAME_MAX_LENGTH = 255

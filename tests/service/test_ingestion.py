@@ -182,12 +182,18 @@ def test_bad_bodies_are_4xx_naming_the_field_and_change_nothing(service: Service
     bad_digest["images"][0]["digest"] = "sha256:XYZ"
     wrong_major = dict(good, schemaVersion="2.0")
     no_window = {k: v for k, v in good.items() if k != "window"}
+    # Unicode letters and digits: JSON Schema's `\w` and `\d` (and Docker's) are ASCII
+    letter_tag = json.loads(json.dumps(good))
+    letter_tag["images"][0]["tag"] = "v\u00e9"
+    arabic_digits = dict(good, generatedAt="\u0662026-11-27T10:00:00Z")
     cases = [
         (b"{not json", 422, None),
         (b"[]", 422, None),
         (json.dumps(bad_digest).encode(), 422, "images[0].digest"),
         (json.dumps(wrong_major).encode(), 422, "schemaVersion"),
         (json.dumps(no_window).encode(), 422, "window"),
+        (json.dumps(letter_tag).encode(), 422, "images[0].tag"),
+        (json.dumps(arabic_digits).encode(), 422, "generatedAt"),
         (b"\xff\xfe", 422, None),
         (b"", 422, None),
     ]

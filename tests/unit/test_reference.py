@@ -53,6 +53,7 @@ def test_parses_and_normalises(
         ("nginx:", "invalid tag"),
         ("nginx:-bad", "invalid tag"),
         ("nginx:" + "a" * 129, "invalid tag"),
+        ("nginx:v\u00e9", "invalid tag"),  # Docker's `\w` is ASCII
         ("nginx@sha256:abc", "invalid digest"),
         ("nginx@md5:" + "a" * 32, "invalid digest"),
         ("a" * 64, "image id"),
