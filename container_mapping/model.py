@@ -8,6 +8,7 @@ round-trip it through the schema.
 from __future__ import annotations
 
 import enum
+import sys
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -51,8 +52,31 @@ def format_time(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+#: From Python 3.11 `fromisoformat` reads `Z` and fractions of any length itself.
+_ISO_READS_RFC3339 = sys.version_info >= (3, 11)
+
+
 def parse_time(text: str) -> datetime:
-    """Parse RFC 3339, including Docker's nanosecond fractions, into an aware datetime."""
+    """Parse RFC 3339, including Docker's nanosecond fractions, into an aware datetime.
+
+    On Python 3.11 and later the usual form is read by `fromisoformat` alone, which gives the
+    same answer as the portable path below (a test compares them) in a third of the time; the
+    service parses eight times a report. Anything it does not take goes the portable way,
+    which also words the errors.
+    """
+    if _ISO_READS_RFC3339:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is not None:
+                return parsed
+    return parse_time_portably(text)
+
+
+def parse_time_portably(text: str) -> datetime:
+    """`parse_time` on every Python this package supports (3.9 and later)."""
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from container_mapping.errors import Error
-from container_mapping.model import parse_time
+from container_mapping.model import Attribution, Verification, parse_time
 from container_mapping.service.database import Base
 
 _BIG_ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
@@ -132,13 +132,13 @@ _LAX = ConfigDict(extra="ignore")
 
 class AttributionIn(BaseModel):
     model_config = _LAX
-    status: str = Field(pattern=r"^(match|other-run|unknown)$")
+    status: Attribution
     evidence: dict[str, str] = {}
 
 
 class VerificationIn(BaseModel):
     model_config = _LAX
-    status: str = Field(pattern=r"^(not-checked|verified|mismatch|unavailable)$")
+    status: Verification
     registryDigest: Optional[str] = Field(default=None, pattern=DIGEST)  # noqa: N815
 
 

@@ -18,10 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from container_mapping.errors import Error
 from container_mapping.model import (
-    Attribution,
     CollectionWindow,
     ImageRecord,
-    Verification,
     parse_time,
 )
 from container_mapping.reference import ImageReference
@@ -206,8 +204,8 @@ def _record(image: ImageIn) -> ImageRecord:
         pushed_at=parse_time(image.pushedAt) if image.pushedAt else None,
         created=parse_time(image.created) if image.created else None,
         platform=image.platform,
-        attribution=Attribution(image.attribution.status),
-        verification=Verification(image.verification.status),
+        attribution=image.attribution.status,
+        verification=image.verification.status,
         registry_digest=image.verification.registryDigest,
     )
 
