@@ -7,7 +7,7 @@ than that. This bench calls the app in-process as ASGI (no sockets, no uvicorn),
 flight against a SQLite file, with JWT verification on, and counts instructions with
 callgrind: once for the warm-up alone and once for the warm-up and `--reports` more, in
 parallel; the difference over `--reports` is the cost of one report. Runs of the same code
-agree within about 1.5% (random ids and keys shape SQLite's trees, and the checkpoint thread
+agree within about 2% (random ids and keys shape SQLite's trees, and the checkpoint thread
 runs by the clock); a change is worth believing when it moves more than that. It leaves out
 uvicorn's HTTP handling, the kernel and what two processes sharing one SQLite file cost each
 other, so it ranks changes to the service's own path rather than predicting reports/s.
