@@ -154,6 +154,15 @@ def rss_kib(pid: int) -> tuple[int, int]:
     return fields.get("VmRSS", 0), fields.get("VmHWM", 0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used, from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def service_pids(root: int) -> list[int]:
     """The serve process and its children (uvicorn's workers)."""
     pids = [root]
@@ -188,10 +197,13 @@ def run_one(
         drive(port, requests(issuer, 300, port), 2.0, connections)  # warm up
         queue = requests(issuer, int(seconds * 2000), port)
         load1 = os.getloadavg()[0]
+        pids = service_pids(server.process.pid)
+        cpu_before = sum(cpu_seconds(p) for p in pids)
         if client == "wrk":
             result = drive_wrk(port, queue, seconds, connections, work)
         else:
             result = drive(port, queue, seconds, connections)
+        cpu = sum(cpu_seconds(p) for p in pids) - cpu_before
         memory = [rss_kib(p) for p in service_pids(server.process.pid)]
     finally:
         server.stop()
@@ -202,6 +214,11 @@ def run_one(
         f"{IMAGES} images each), p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
         f"statuses {result['statuses']}; load average before {load1:.1f}"
     )
+    if result["ok"]:
+        print(
+            f"{'':18} service CPU {cpu / result['ok'] * 1000:.2f} ms a report (user and system, "
+            "all its processes; a figure the machine's other load moves less than reports/s)"
+        )
     print(
         f"{'':18} memory per process (RSS now / peak, MiB): "
         + ", ".join(f"{r / 1024:.0f}/{h / 1024:.0f}" for r, h in memory)
