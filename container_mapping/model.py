@@ -61,7 +61,7 @@ def parse_time(text: str) -> datetime:
 
     On Python 3.11 and later the usual form is read by `fromisoformat` alone, which gives the
     same answer as the portable path below (a test compares them) in a third of the time; the
-    service parses eight times a report. Anything it does not take goes the portable way,
+    service parses fifteen times a report. Anything it does not take goes the portable way,
     which also words the errors.
     """
     if _ISO_READS_RFC3339:

@@ -36,7 +36,7 @@ _BIG_ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrement
 # Character classes are spelled out: pydantic's regex engine reads `\d` and `\w` as Unicode
 # classes (any script's digits and letters), unlike JSON Schema, whose `\d` and `\w` are
 # ASCII. A Unicode class repeated 127 times is also a large automaton that each match zeroes
-# a work area for (about 100,000 instructions a report, measured with callgrind).
+# a work area for (`memset` alone fell from about 126,000 to 25,000 instructions a report).
 DIGEST = r"^sha256:[a-f0-9]{64}$"
 TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$"
 
