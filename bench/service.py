@@ -204,7 +204,7 @@ def run_one(
         else:
             result = drive(port, queue, seconds, connections)
         cpu = sum(cpu_seconds(p) for p in pids) - cpu_before
-        memory = [rss_kib(p) for p in service_pids(server.process.pid)]
+        memory = [rss_kib(p) for p in pids]
     finally:
         server.stop()
     kind = database_url.split(":", 1)[0]
